@@ -1,0 +1,68 @@
+"""One place that writes and reads tunelab checkpoints (config + vocab + weights)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import tunelab
+
+FORMAT_VERSION = 1
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint that isn't the model, format or vocabulary asked for."""
+
+
+def save_checkpoint(path: Path, net: torch.nn.Module, cfg: Any, vocab: list[str],
+                    extra: dict | None = None) -> None:
+    """Write atomically: the resolved config travels with the weights."""
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "tunelab_version": tunelab.__version__,
+        "model_name": cfg.model.name,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "vocab": list(vocab),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        **(extra or {}),
+    }
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: Path, expect_model: str | None = None
+                    ) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the network on CPU, whatever device trained it.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        CheckpointMismatchError: wrong format version or a different model than requested.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint; run `tunelab train` for this model first")
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        got = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointMismatchError(
+            f"{path}: checkpoint format {got}, this tunelab reads {FORMAT_VERSION}; retrain it")
+    if expect_model is not None and payload["model_name"] != expect_model:
+        raise CheckpointMismatchError(
+            f"{path} holds model {payload['model_name']!r}, not the requested {expect_model!r}")
+    net = instantiate(OmegaConf.create(payload["config"]["model"]["net"]))
+    net.load_state_dict(payload["state_dict"])
+    net.eval()
+    return net, payload

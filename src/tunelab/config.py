@@ -1,0 +1,142 @@
+"""Compose and validate the Hydra config; build the params.yaml snapshot DVC reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+CONF_ENV = "TUNELAB_CONF"
+GROUPS = ("corpus", "model", "trainer", "logger", "experiment")
+
+
+class ConfigError(ValueError):
+    """A bad override or value; the message is one line naming the key."""
+
+
+def conf_dir() -> Path:
+    """``$TUNELAB_CONF``, else ./conf, else the conf/ of the source checkout."""
+    for cand in (os.environ.get(CONF_ENV), "conf", Path(__file__).resolve().parents[2] / "conf"):
+        if cand and (Path(cand) / "config.yaml").is_file():
+            return Path(cand).resolve()
+    raise ConfigError(f"no conf/config.yaml here; run from the tunelab checkout or set {CONF_ENV}")
+
+
+def group_options(group: str) -> list[str]:
+    root = conf_dir() / group
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+
+
+def _explain(overrides: list[str], err: Exception) -> str:
+    text = str(err)
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        if key in GROUPS and f"{key}/{value}" in text:
+            return f"{key}={value} is not an option; choose one of: {', '.join(group_options(key))}"
+        if f"'{key}'" in text or f"{key}" in text.split("\n")[0]:
+            if "Could not override" in text or "Key" in text:
+                return f"{key} is not a config key (see `tunelab <verb> --cfg`); prefix + to add one"
+    return text.strip().splitlines()[0]
+
+
+def load_config(overrides: list[str] | None = None) -> DictConfig:
+    """Compose conf/config.yaml with Hydra overrides, then validate it.
+
+    Raises:
+        ConfigError: unknown group option or key, unparsable override, or a bad value.
+    """
+    overrides = list(overrides or [])
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides)
+    except (MissingConfigException, ConfigCompositionException, OverrideParseException,
+            OmegaConfBaseException) as e:
+        raise ConfigError(_explain(overrides, e)) from None
+    validate(cfg)
+    return cfg
+
+
+def _require(ok: bool, key: str, value: Any, rule: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value}: {rule}")
+
+
+def _positive_int(cfg: DictConfig, key: str) -> None:
+    v = OmegaConf.select(cfg, key)
+    _require(isinstance(v, int) and not isinstance(v, bool) and v > 0, key, v, "must be a positive integer")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the values a user is most likely to get wrong; raise ConfigError on the first."""
+    from tunelab.corpora import KINDS
+    from tunelab.tokenize import ENCODINGS
+
+    _require(cfg.corpus.kind in KINDS, "corpus.kind", cfg.corpus.kind, f"choose one of {', '.join(KINDS)}")
+    for key in ("corpus.steps_per_quarter", "trainer.max_steps", "trainer.val_check_interval",
+                "model.batch_size", "model.seq_len", "sample.num_outputs", "sample.num_steps",
+                "extract.min_bars", "extract.min_unique_pitches"):
+        _positive_int(cfg, key)
+    _require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")
+    _require(cfg.extract.gap_bars > 0, "extract.gap_bars", cfg.extract.gap_bars, "must be > 0")
+    sq = cfg.extract.squash
+    _require(0 <= sq.min_note and sq.max_note <= 128 and sq.max_note - sq.min_note >= 12,
+             "extract.squash", f"[{sq.min_note}, {sq.max_note})", "needs 0 <= min_note, max_note <= 128, "
+             "and at least one octave between them")
+    for part in ("valid", "test"):
+        v = cfg.split[part]
+        _require(0 <= v < 1, f"split.{part}", v, "must be a fraction in [0, 1)")
+    _require(cfg.split.valid + cfg.split.test < 1, "split", dict(cfg.split), "valid + test must be < 1")
+    _require(cfg.model.encoding in ENCODINGS, "model.encoding", cfg.model.encoding,
+             f"choose one of {', '.join(ENCODINGS)}")
+    for enc in cfg.pipeline.encodings:
+        _require(enc in ENCODINGS, "pipeline.encodings", enc, f"choose from {', '.join(ENCODINGS)}")
+    _require(cfg.logger.kind in ("wandb", "csv"), "logger.kind", cfg.logger.kind, "choose wandb or csv")
+    if cfg.corpus.kind == "midi_dir":
+        path = OmegaConf.select(cfg, "corpus.path", throw_on_missing=False, default=None)
+        _require(path is not None and Path(str(path)).expanduser().is_dir(), "corpus.path",
+                 "(unset)" if path is None else path,
+                 "must be an existing folder of MIDI files (corpus=midi_dir corpus.path=/dir)")
+
+
+def corpus_settings(cfg: DictConfig) -> Any:
+    """The corpus section plus resolved extras (mirror folder) for corpora modules."""
+    from types import SimpleNamespace
+
+    from tunelab.corpora.download import mirror_root
+
+    c = OmegaConf.to_container(cfg.corpus, resolve=True)
+    if c.get("path") == "???":
+        c["path"] = None
+    return SimpleNamespace(**c, mirror_path=mirror_root(c.get("mirror")))
+
+
+def params_snapshot(overrides: list[str] | None = None) -> dict:
+    """params.yaml: the default composition plus each matrix cell's corpus and model.
+
+    DVC stages depend on dotted keys of this file (``corpora.bach``, ``models.x``) so an
+    edit to one corpus re-runs only its cells; every stage itself composes from conf/.
+    """
+    cfg = load_config(overrides)
+    snap = OmegaConf.to_container(cfg, resolve=True)
+    snap["corpora"] = {
+        c: OmegaConf.to_container(load_config([*(overrides or []), f"corpus={c}"]).corpus)
+        for c in dict.fromkeys([*cfg.pipeline.data_corpora, *cfg.pipeline.corpora])
+    }
+    snap["models"] = {
+        m: OmegaConf.to_container(load_config([*(overrides or []), f"model={m}"]).model)
+        for m in cfg.pipeline.models
+    }
+    return snap
+
+
+def write_params(path: Path = Path("params.yaml")) -> None:
+    header = "# Generated by `tunelab params` from conf/ (Hydra is the source). Do not edit by hand.\n"
+    body = OmegaConf.to_yaml(OmegaConf.create(params_snapshot()))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(header + body)
+    tmp.replace(path)

@@ -1,0 +1,42 @@
+"""Corpora: one module per source, each with ``fetch`` (raw bytes + manifest) and ``read``.
+
+``fetch(dest, cfg)`` fills ``dest`` with the untouched source files and returns the
+manifest fields; ``read(raw_dir, cfg)`` yields :class:`Parsed` records, one per piece or
+per unreadable file, so one bad file never sinks a corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from tunelab.music.score import Score
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One outcome of reading a source file: a score, or the reason it was skipped."""
+
+    source: str  # path relative to the raw corpus folder
+    score: Score | None = None
+    skipped: str | None = None  # one-line reason when score is None
+
+
+@dataclass(frozen=True)
+class CorpusModule:
+    fetch: Callable[[Path, Any], dict]
+    read: Callable[[Path, Any], Iterator[Parsed]]
+
+
+KINDS = ("bach", "children", "jazz", "jsb", "midi_dir")
+
+
+def corpus_module(kind: str) -> CorpusModule:
+    """The fetch/read pair of a corpus kind (bach, children, jazz, jsb, midi_dir)."""
+    if kind not in KINDS:
+        raise KeyError(f"unknown corpus kind {kind!r}; choose one of {', '.join(KINDS)}")
+    mod = import_module(f"tunelab.corpora.{kind}")
+    return CorpusModule(fetch=mod.fetch, read=mod.read)

@@ -1,0 +1,113 @@
+"""Checksummed fetching: pinned URLs, a local mirror fallback, manifests, atomic outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+MIRROR_ENV = "TUNELAB_DATA_MIRROR"
+
+
+class DataUnavailableError(RuntimeError):
+    """Neither the upstream URL nor a mirror could supply the data."""
+
+
+class ChecksumMismatchError(RuntimeError):
+    """Bytes on disk differ from the pinned sha256."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    got = sha256_file(path)
+    if got != expected:
+        raise ChecksumMismatchError(
+            f"{path}: sha256 {got} does not match the pinned {expected}; the download or "
+            "mirror copy is corrupt or a different version - re-fetch it"
+        )
+
+
+def mirror_root(configured: str | None) -> Path | None:
+    """The mirror folder: the params key if set, else ``$TUNELAB_DATA_MIRROR``."""
+    value = configured or os.environ.get(MIRROR_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def fetch_pinned(url: str, mirror_rel: str, mirror: Path | None, dest: Path,
+                 timeout: float = 20.0) -> str:
+    """Copy a file from the mirror (preferred: offline, fast) or download it from ``url``.
+
+    Returns where it came from. Raises DataUnavailableError naming both places.
+    """
+    if mirror is not None and (mirror / mirror_rel).is_file():
+        shutil.copyfile(mirror / mirror_rel, dest)
+        return str(mirror / mirror_rel)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r, open(dest, "wb") as f:
+            shutil.copyfileobj(r, f)
+        return url
+    except OSError as e:
+        where = f"{mirror / mirror_rel}" if mirror else f"no mirror (set {MIRROR_ENV} or corpus.mirror)"
+        raise DataUnavailableError(
+            f"cannot fetch {url} ({e.__class__.__name__}) and {where} is not there: connect "
+            f"to the network or point {MIRROR_ENV}/corpus.mirror at a data mirror"
+        ) from e
+
+
+def file_digests(root: Path, files: Iterable[Path] | None = None) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative posix path -> digest), sorted."""
+    files = files if files is not None else (p for p in root.rglob("*") if p.is_file())
+    return dict(sorted((p.relative_to(root).as_posix(), sha256_file(p)) for p in files))
+
+
+def digest_of_digests(digests: dict[str, str]) -> str:
+    """One sha256 over ``sha256sum``-style lines, sorted by path: pins a whole file set."""
+    text = "".join(f"{d}  {p}\n" for p, d in sorted(digests.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+@contextmanager
+def atomic_dir(final: Path):
+    """Yield a temp folder beside ``final``; on success it replaces ``final`` whole.
+
+    On any error the temp folder is removed and ``final`` is left as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; outputs should read like any folder
+    try:
+        yield tmp
+        old = final.with_name(f".{final.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

@@ -1,0 +1,32 @@
+"""Reversible token encodings of melodies, performances and voice grids (note-seq faithful)."""
+
+from tunelab.encodings.key_melody import KeyMelodyEncoding
+from tunelab.encodings.lookback import LookbackMelodyEncoding
+from tunelab.encodings.melody_onehot import MelodyOneHotEncoding
+from tunelab.encodings.performance import (
+    PerformanceEncoding,
+    PerformanceEvent,
+    count_fifo_repairs,
+    events_to_score,
+    score_to_events,
+    to_performance_grid,
+)
+from tunelab.encodings.vocab import Encoding, Vocab
+from tunelab.encodings.voice_grid import VoiceGridEncoding, grid_to_score, score_to_grid
+
+__all__ = [
+    "Encoding",
+    "KeyMelodyEncoding",
+    "LookbackMelodyEncoding",
+    "MelodyOneHotEncoding",
+    "PerformanceEncoding",
+    "PerformanceEvent",
+    "Vocab",
+    "VoiceGridEncoding",
+    "count_fifo_repairs",
+    "events_to_score",
+    "grid_to_score",
+    "score_to_events",
+    "score_to_grid",
+    "to_performance_grid",
+]

@@ -1,0 +1,79 @@
+"""The evaluate stage: test NLL of the model, and pitch statistics of samples vs test data.
+
+Pitch statistics are MusPy's (Dong et al. 2020) computed on MIDI read back with MusPy, so
+samples and real pieces go through the same reader.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+from pathlib import Path
+
+import muspy
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from tunelab.checkpoint import load_checkpoint
+from tunelab.corpora.download import write_json_atomic
+from tunelab.datamodule import EventSequenceDataset, load_split, pad_collate
+from tunelab.extract import load_melodies
+from tunelab.models.lm_module import EventLMModule
+from tunelab.music.midi_io import write_midi
+from tunelab.paths import interim_dir, metrics_file, model_dir, processed_dir, samples_dir
+from tunelab.tokenize import build_encoding
+
+PITCH_METRICS = {
+    "pitch_range": muspy.pitch_range,
+    "n_pitch_classes_used": muspy.n_pitch_classes_used,
+    "pitch_entropy": muspy.pitch_entropy,
+    "scale_consistency": muspy.scale_consistency,
+}
+
+
+def pitch_statistics(midi_files: list[Path]) -> dict[str, float]:
+    """Mean of each MusPy pitch metric over files; NaN values (empty files) are left out."""
+    values: dict[str, list[float]] = {k: [] for k in PITCH_METRICS}
+    for f in midi_files:
+        music = muspy.read_midi(f)
+        for name, fn in PITCH_METRICS.items():
+            v = float(fn(music))
+            if not math.isnan(v):
+                values[name].append(v)
+    return {k: (statistics.fmean(v) if v else float("nan")) for k, v in values.items()}
+
+
+@torch.no_grad()
+def test_nll(net: torch.nn.Module, sequences, encoding, batch_size: int = 32) -> dict[str, float]:
+    """Mean NLL per predicted step over whole test sequences (nats and bits)."""
+    module = EventLMModule(net, torch.optim.Adam)
+    module.eval()
+    ds = EventSequenceDataset(sequences, encoding, window=None)
+    total, steps = 0.0, 0
+    for start in tqdm(range(0, len(ds), batch_size), desc="test NLL", unit="batch", leave=False):
+        batch = pad_collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
+        t, n = module.nll(batch)
+        total, steps = total + t, steps + n
+    nll = total / max(steps, 1)
+    return {"nll_per_step": nll, "bits_per_step": nll / math.log(2), "perplexity": math.exp(nll),
+            "steps": steps, "sequences": len(ds)}
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Write reports/metrics/{model}-{corpus}.json for `dvc metrics show`."""
+    net, payload = load_checkpoint(model_dir(cfg) / "model.ckpt", expect_model=cfg.model.name)
+    encoding = build_encoding(payload["config"]["model"]["encoding"])
+    metrics: dict = {"test": test_nll(net, load_split(processed_dir(cfg), "test"), encoding)}
+    samples = sorted(samples_dir(cfg).glob("*.mid"))
+    if not samples:
+        raise FileNotFoundError(f"{samples_dir(cfg)} has no MIDI: run the sample stage first")
+    metrics["samples"] = {"count": len(samples), **pitch_statistics(samples)}
+    test_melodies = [m for m, split in load_melodies(interim_dir(cfg) / "melodies.jsonl.gz")
+                     if split == "test"]
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [write_midi(m.to_score(), Path(tmp) / f"{i}.mid") for i, m in enumerate(test_melodies)]
+        metrics["test_melodies"] = {"count": len(files), **pitch_statistics(files)}
+    write_json_atomic(metrics_file(cfg), metrics)
+    return metrics

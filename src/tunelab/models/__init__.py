@@ -1,0 +1,1 @@
+"""Model families: plain nn.Modules in components/, thin LightningModules here."""

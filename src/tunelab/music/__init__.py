@@ -1,0 +1,1 @@
+"""The data model, MIDI I/O, quantization and melody extraction."""

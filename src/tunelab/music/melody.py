@@ -1,0 +1,324 @@
+"""Monophonic melodies and Magenta's melody extractor.
+
+Faithful to note_seq ``Melody.from_quantized_sequence`` / ``Melody.squash`` and to the
+MelodyRNN pipeline's ``MelodyExtractor(min_bars=7, max_steps=512, min_unique_pitches=5,
+gap_bars=1.0, ignore_polyphonic_notes=False)`` (magenta/models/melody_rnn/
+melody_rnn_pipeline.py). A melody is a list of per-step events: a MIDI pitch (note on),
+``MELODY_NOTE_OFF`` or ``MELODY_NO_EVENT``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from tunelab.music.constants import (
+    DEFAULT_MAX_NOTE,
+    DEFAULT_MIN_NOTE,
+    MAX_MIDI_PITCH,
+    MELODY_NO_EVENT,
+    MELODY_NOTE_OFF,
+    MIN_MIDI_PITCH,
+    NOTE_KEYS,
+    NOTES_PER_OCTAVE,
+)
+from tunelab.music.score import Note, Score, TimeSignature, Track
+
+
+class PolyphonicMelodyError(ValueError):
+    """Two notes start on the same step of a track and polyphony is not ignored."""
+
+
+class NonIntegerStepsPerBarError(ValueError):
+    """The time signature does not divide into whole steps at this resolution."""
+
+
+@dataclass(frozen=True)
+class Melody:
+    """A monophonic line on the step grid, as Magenta's ``Melody`` event list.
+
+    ``start_step`` is where event 0 sits in the source score (always a bar line);
+    ``transpose`` is what :func:`squash` added to every pitch, so generation can undo it.
+    """
+
+    events: tuple[int, ...]
+    steps_per_bar: int = 16
+    steps_per_quarter: int = 4
+    start_step: int = 0
+    transpose: int = 0
+    piece_id: str = ""
+    track: str = ""
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def pitch_class_histogram(self) -> np.ndarray:
+        """Count of note onsets per pitch class (note_seq ``get_note_histogram``)."""
+        ev = np.asarray(self.events, dtype=int)
+        return np.bincount(ev[ev >= MIN_MIDI_PITCH] % NOTES_PER_OCTAVE, minlength=NOTES_PER_OCTAVE)
+
+    def major_key(self) -> int:
+        """Most likely major key, 0 = C; ties go to the lowest index (note_seq)."""
+        key_hist = np.zeros(NOTES_PER_OCTAVE)
+        for pc, count in enumerate(self.pitch_class_histogram()):
+            key_hist[list(NOTE_KEYS[pc])] += count
+        return int(key_hist.argmax())
+
+    def to_notes(self, velocity: int = 80) -> list[Note]:
+        """Notes in melody-relative steps (a note runs to the next pitch or NOTE_OFF)."""
+        notes: list[Note] = []
+        pitch, start = None, 0
+        for i, ev in enumerate(self.events):
+            if ev == MELODY_NO_EVENT:
+                continue
+            if pitch is not None:
+                notes.append(Note(start, i, pitch, velocity))
+                pitch = None
+            if ev >= MIN_MIDI_PITCH:
+                pitch, start = ev, i
+        if pitch is not None:
+            notes.append(Note(start, len(self.events), pitch, velocity))
+        return notes
+
+    def to_score(self, qpm: float = 120.0, program: int = 0, untranspose: bool = False) -> Score:
+        """A one-track score; ``untranspose`` restores the pitches before :func:`squash`."""
+        shift = -self.transpose if untranspose else 0
+        notes = [replace(n, pitch=n.pitch + shift) for n in self.to_notes()]
+        num = self.steps_per_bar * 4 // (self.steps_per_quarter * 4)  # quarters per bar
+        ts = TimeSignature(0, num if self.steps_per_bar % self.steps_per_quarter == 0 else 4, 4)
+        return Score(
+            id=self.piece_id or "melody",
+            tracks=(Track("melody", tuple(notes), program=program),),
+            steps_per_quarter=self.steps_per_quarter,
+            qpm=qpm,
+            time_signatures=(ts,),
+        )
+
+
+class _MelodyBuilder:
+    """Mutable event list with note_seq's ``_add_note`` / ``set_length`` semantics."""
+
+    def __init__(self) -> None:
+        self.events: list[int] = []
+
+    def set_length(self, steps: int) -> None:
+        old_len = len(self.events)
+        if steps > old_len:
+            self.events.extend([MELODY_NO_EVENT] * (steps - old_len))
+            # Extending on the right ends a note still sounding at the old end.
+            for i in reversed(range(old_len)):
+                if self.events[i] == MELODY_NOTE_OFF:
+                    break
+                if self.events[i] != MELODY_NO_EVENT:
+                    self.events[old_len] = MELODY_NOTE_OFF
+                    break
+        else:
+            del self.events[steps:]
+
+    def add_note(self, pitch: int, start: int, end: int) -> None:
+        # Everything from `start` on is overwritten: a later note cuts an earlier one.
+        self.set_length(end + 1)
+        self.events[start] = pitch
+        self.events[end] = MELODY_NOTE_OFF
+        for i in range(start + 1, end):
+            self.events[i] = MELODY_NO_EVENT
+
+    def last_on_off(self) -> tuple[int, int]:
+        last_off = len(self.events)
+        for i in range(len(self.events) - 1, -1, -1):
+            if self.events[i] == MELODY_NOTE_OFF:
+                last_off = i
+            if self.events[i] >= MIN_MIDI_PITCH:
+                return i, last_off
+        raise ValueError("no events in the melody")
+
+
+def steps_per_bar(score: Score, ts: TimeSignature | None = None) -> int:
+    """Whole steps per bar of ``ts`` (default: the score's first time signature)."""
+    ts = ts or score.time_signatures[0]
+    spb = ts.steps_per_bar(score.steps_per_quarter)
+    if spb % 1 != 0:
+        raise NonIntegerStepsPerBarError(
+            f"{ts.numerator}/{ts.denominator} is {spb} steps per bar at "
+            f"{score.steps_per_quarter} steps per quarter"
+        )
+    return int(spb)
+
+
+def melody_from_track(
+    track: Track,
+    bar_steps: int,
+    search_start_step: int = 0,
+    gap_bars: float = 1.0,
+    ignore_polyphonic_notes: bool = False,
+    pad_end: bool = False,
+) -> tuple[list[int], int]:
+    """One melody from ``track`` starting at or after ``search_start_step``.
+
+    Mirrors note_seq ``Melody.from_quantized_sequence``. Returns ``(events, start_step)``;
+    events is empty when no note starts at or after ``search_start_step``.
+
+    Raises:
+        PolyphonicMelodyError: two notes share an onset and polyphony is not ignored.
+    """
+    if track.is_drum:
+        return [], search_start_step
+    notes = sorted(
+        (n for n in track.notes if n.start >= search_start_step and n.velocity > 0),
+        key=lambda n: (n.start, -n.pitch),
+    )
+    if not notes:
+        return [], search_start_step
+    # The melody begins on the bar line at or before its first note.
+    start = notes[0].start - (notes[0].start - search_start_step) % bar_steps
+    mel = _MelodyBuilder()
+    for note in notes:
+        s, e = note.start - start, note.end - start
+        if not mel.events:
+            mel.add_note(note.pitch, s, e)
+            continue
+        last_on, last_off = mel.last_on_off()
+        if s == last_on:
+            if ignore_polyphonic_notes:
+                continue  # notes are sorted by pitch descending: the highest is already in
+            raise PolyphonicMelodyError(f"track {track.name!r}: two notes start at step {note.start}")
+        if len(mel.events) and s - last_off >= gap_bars * bar_steps:
+            break  # a silence of gap_bars or more ends the melody
+        mel.add_note(note.pitch, s, e)
+    if mel.events and mel.events[-1] == MELODY_NOTE_OFF:
+        del mel.events[-1]
+    length = len(mel.events)
+    if pad_end:
+        length += -length % bar_steps
+    mel.set_length(length)
+    return mel.events, start
+
+
+def squash(melody: Melody, min_note: int = DEFAULT_MIN_NOTE, max_note: int = DEFAULT_MAX_NOTE,
+           transpose_to_key: int | None = 0) -> Melody:
+    """Transpose to ``transpose_to_key`` near the range centre, then fold into [min, max).
+
+    Mirrors note_seq ``Melody.squash``/``transpose``; the amount is kept in ``transpose``.
+    """
+    midi = [e for e in melody.events if MIN_MIDI_PITCH <= e <= MAX_MIDI_PITCH]
+    if transpose_to_key is None or not midi:
+        amount = 0
+    else:
+        key_diff = transpose_to_key - melody.major_key()
+        center = (min(midi) + max(midi)) / 2
+        target = (min_note + max_note - 1) / 2
+        center_diff = target - (center + key_diff)
+        amount = key_diff + NOTES_PER_OCTAVE * int(round(center_diff / float(NOTES_PER_OCTAVE)))
+    events = []
+    for e in melody.events:
+        if e >= MIN_MIDI_PITCH:
+            e += amount
+            if e < min_note:
+                e = min_note + (e - min_note) % NOTES_PER_OCTAVE
+            elif e >= max_note:
+                e = max_note - NOTES_PER_OCTAVE + (e - max_note) % NOTES_PER_OCTAVE
+        events.append(e)
+    return replace(melody, events=tuple(events), transpose=melody.transpose + amount)
+
+
+@dataclass
+class ExtractionStats:
+    """Counters named as in Magenta's MelodyExtractor statistics."""
+
+    counts: Counter
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self.counts.items()))
+
+
+def split_on_time_signatures(score: Score) -> list[tuple[Score, int]]:
+    """Split at each time-signature change (as Magenta's TimeChangeSplitter).
+
+    Notes crossing a split are cut there. Returns ``(segment, offset)`` pairs, each
+    segment re-based to step 0 with one time signature. Tempo changes need no split:
+    tunelab quantizes in quarter notes, not seconds.
+    """
+    changes = sorted({ts.step: ts for ts in score.time_signatures}.values(), key=lambda t: t.step)
+    bounds = [ts.step for ts in changes] + [max(score.total_steps, changes[-1].step) + 1]
+    pieces = []
+    for ts, lo, hi in zip(changes, bounds[:-1], bounds[1:], strict=True):
+        tracks = []
+        for t in score.tracks:
+            notes = tuple(
+                Note(max(n.start, lo) - lo, min(n.end, hi) - lo, n.pitch, n.velocity)
+                for n in t.notes
+                if n.start < hi and n.end > lo and n.start >= lo
+            )
+            tracks.append(replace(t, notes=notes))
+        seg = replace(score, tracks=tuple(tracks), time_signatures=(replace(ts, step=0),))
+        pieces.append((seg, lo))
+    return pieces
+
+
+def extract_melodies(
+    score: Score,
+    min_bars: int = 7,
+    max_steps_truncate: int | None = 512,
+    min_unique_pitches: int = 5,
+    gap_bars: float = 1.0,
+    ignore_polyphonic_notes: bool = False,
+    pad_end: bool = False,
+    tracks: Sequence[str] | None = None,
+) -> tuple[list[Melody], Counter]:
+    """All melodies of a score, as Magenta's ``extract_melodies`` with MelodyRNN defaults.
+
+    Each track is scanned from the start; a melody ends after a ``gap_bars`` silence and
+    the next search begins on the following bar line. Melodies shorter than ``min_bars``
+    or with fewer than ``min_unique_pitches`` pitch classes are dropped; longer than
+    ``max_steps_truncate`` are truncated, not dropped. A polyphonic track (with
+    ``ignore_polyphonic_notes=False``) stops extraction from that track.
+    """
+    stats: Counter = Counter()
+    melodies: list[Melody] = []
+    for segment, offset in split_on_time_signatures(score):
+        try:
+            bar = steps_per_bar(segment)
+        except NonIntegerStepsPerBarError:
+            stats["non_integer_steps_per_bar"] += 1
+            continue
+        for track in segment.tracks:
+            if tracks is not None and track.name not in tracks:
+                continue
+            search = 0
+            while True:
+                try:
+                    events, start = melody_from_track(
+                        track, bar, search, gap_bars, ignore_polyphonic_notes, pad_end
+                    )
+                except PolyphonicMelodyError:
+                    stats["polyphonic_tracks_discarded"] += 1
+                    break
+                if not events:
+                    break
+                end = start + len(events)
+                search = end + (-end) % bar  # next bar line (inclusive)
+                if len(events) < bar * min_bars:
+                    stats["melodies_discarded_too_short"] += 1
+                    continue
+                if max_steps_truncate is not None and len(events) > max_steps_truncate:
+                    cut = max_steps_truncate - (max_steps_truncate % bar if pad_end else 0)
+                    events = _truncate(events, cut)
+                    stats["melodies_truncated"] += 1
+                mel = Melody(tuple(events), bar, segment.steps_per_quarter, start + offset,
+                             0, score.id, track.name)
+                if np.count_nonzero(mel.pitch_class_histogram()) < min_unique_pitches:
+                    stats["melodies_discarded_too_few_pitches"] += 1
+                    continue
+                melodies.append(mel)
+    stats["melodies_extracted"] += len(melodies)
+    return melodies, stats
+
+
+def _truncate(events: list[int], length: int) -> list[int]:
+    builder = _MelodyBuilder()
+    builder.events = list(events)
+    builder.set_length(length)
+    return builder.events

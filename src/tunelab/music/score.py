@@ -1,0 +1,161 @@
+"""The data model every stage trusts: a quantized, multi-track score.
+
+Times are integer steps on a grid of ``steps_per_quarter`` steps per quarter note.
+Implied defaults, stated once: lacking a tempo a score plays at 120 qpm; lacking a
+time signature it is in 4/4; a note without a velocity has velocity 80.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER, DEFAULT_VELOCITY
+
+
+class BadNoteError(ValueError):
+    """A note whose pitch, velocity or span is impossible."""
+
+
+@dataclass(frozen=True, order=True)
+class Note:
+    """One sounding note: ``start`` inclusive, ``end`` exclusive, both in steps."""
+
+    start: int
+    end: int
+    pitch: int
+    velocity: int = DEFAULT_VELOCITY
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pitch <= 127:
+            raise BadNoteError(f"pitch {self.pitch} outside MIDI range 0..127")
+        if self.start < 0 or self.end <= self.start:
+            raise BadNoteError(f"note span [{self.start}, {self.end}) is empty or negative")
+        if not 0 <= self.velocity <= 127:
+            raise BadNoteError(f"velocity {self.velocity} outside 0..127")
+
+
+@dataclass(frozen=True)
+class Track:
+    """A named part (a voice, an instrument) with its notes sorted by (start, end, pitch)."""
+
+    name: str
+    notes: tuple[Note, ...]
+    program: int = 0
+    is_drum: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "notes", tuple(sorted(self.notes)))
+
+
+@dataclass(frozen=True)
+class TimeSignature:
+    step: int
+    numerator: int = 4
+    denominator: int = 4
+
+    def steps_per_bar(self, steps_per_quarter: int) -> float:
+        """Steps in one bar; may be fractional (e.g. 7/16 at 2 steps per quarter)."""
+        return steps_per_quarter * self.numerator * 4.0 / self.denominator
+
+
+@dataclass(frozen=True)
+class ChordSymbol:
+    """A chord label (lead-sheet figure such as ``Bb7``) starting at ``step``."""
+
+    step: int
+    figure: str
+
+
+@dataclass(frozen=True)
+class Score:
+    """A quantized piece: tracks on a common step grid plus meter, tempo and chords."""
+
+    id: str
+    tracks: tuple[Track, ...]
+    steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+    qpm: float = DEFAULT_QPM
+    time_signatures: tuple[TimeSignature, ...] = (TimeSignature(0),)
+    chords: tuple[ChordSymbol, ...] = ()
+    source: str = ""  # file (relative to the corpus root) the score was read from
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def total_steps(self) -> int:
+        return max((n.end for t in self.tracks for n in t.notes), default=0)
+
+    @property
+    def num_notes(self) -> int:
+        return sum(len(t.notes) for t in self.tracks)
+
+    def track(self, name: str) -> Track:
+        for t in self.tracks:
+            if t.name == name:
+                return t
+        raise KeyError(f"score {self.id} has no track {name!r}; it has {[t.name for t in self.tracks]}")
+
+    def seconds_per_step(self) -> float:
+        return 60.0 / self.qpm / self.steps_per_quarter
+
+    def with_tracks(self, tracks: Iterable[Track]) -> Score:
+        return replace(self, tracks=tuple(tracks))
+
+    # -- serialization: compact JSON, one score per line -------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tracks"] = [
+            {**{k: v for k, v in asdict(t).items() if k != "notes"},
+             "notes": [[n.start, n.end, n.pitch, n.velocity] for n in t.notes]}
+            for t in self.tracks
+        ]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Score:
+        tracks = tuple(
+            Track(
+                name=t["name"],
+                notes=tuple(Note(*n) for n in t["notes"]),
+                program=t.get("program", 0),
+                is_drum=t.get("is_drum", False),
+            )
+            for t in d["tracks"]
+        )
+        return cls(
+            id=d["id"],
+            tracks=tracks,
+            steps_per_quarter=d.get("steps_per_quarter", DEFAULT_STEPS_PER_QUARTER),
+            qpm=d.get("qpm", DEFAULT_QPM),
+            time_signatures=tuple(TimeSignature(**ts) for ts in d.get("time_signatures", [{"step": 0}])),
+            chords=tuple(ChordSymbol(**c) for c in d.get("chords", [])),
+            source=d.get("source", ""),
+            meta=d.get("meta", {}),
+        )
+
+
+def write_jsonl_gz(path: Path, records: Iterable[dict]) -> None:
+    """Write records as gzipped JSON lines atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+    tmp.replace(path)
+
+
+def read_jsonl_gz(path: Path) -> Iterator[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def save_scores(path: Path, scores: Iterable[Score]) -> None:
+    write_jsonl_gz(path, (s.to_dict() for s in scores))
+
+
+def load_scores(path: Path) -> list[Score]:
+    return [Score.from_dict(d) for d in read_jsonl_gz(path)]

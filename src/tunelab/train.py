@@ -1,0 +1,76 @@
+"""The train stage: fit one model on one corpus's token arrays with Lightning."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from tunelab.checkpoint import save_checkpoint
+from tunelab.config import ConfigError
+from tunelab.corpora.download import atomic_dir, write_json_atomic
+from tunelab.datamodule import EventDataModule
+from tunelab.models.lm_module import EventLMModule
+from tunelab.paths import model_dir, processed_dir, run_name
+from tunelab.tokenize import build_encoding
+
+log = logging.getLogger(__name__)
+
+
+def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
+    """CSV metrics in the model folder always; W&B (offline by default) unless logger=csv."""
+    loggers: list[Logger] = [CSVLogger(out, name="", version="csv")]
+    if cfg.logger.kind == "wandb":
+        os.environ.setdefault("WANDB_MODE", cfg.logger.mode)
+        save = Path(cfg.paths.logs)
+        save.mkdir(parents=True, exist_ok=True)
+        loggers.append(WandbLogger(
+            project=cfg.logger.project, name=run_name(cfg), save_dir=str(save),
+            group=cfg.corpus.name, job_type="train",
+            config=OmegaConf.to_container(cfg, resolve=True)))
+    return loggers
+
+
+def build_module(cfg: DictConfig, encoding) -> EventLMModule:
+    net = instantiate(cfg.model.net)
+    if net.input_size != encoding.input_size or net.num_classes != len(encoding.vocab):
+        raise ConfigError(
+            f"model.net: input_size={net.input_size}, num_classes={net.num_classes} but encoding "
+            f"{cfg.model.encoding} has {encoding.input_size} inputs and {len(encoding.vocab)} classes")
+    return EventLMModule(net, instantiate(cfg.model.optimizer), no_event_label=0)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train, then write models/{model}-{corpus}/ (checkpoint, config, metrics) whole."""
+    L.seed_everything(cfg.seed, workers=True)
+    encoding = build_encoding(cfg.model.encoding)
+    data = EventDataModule(processed_dir(cfg), encoding, cfg.model.batch_size, cfg.model.seq_len,
+                           seed=cfg.seed)
+    module = build_module(cfg, encoding)
+    with atomic_dir(model_dir(cfg)) as out:
+        loggers = make_loggers(cfg, out)
+        trainer = L.Trainer(
+            accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+            precision=cfg.trainer.precision, max_steps=cfg.trainer.max_steps,
+            val_check_interval=cfg.trainer.val_check_interval, check_val_every_n_epoch=None,
+            log_every_n_steps=cfg.trainer.log_every_n_steps, gradient_clip_val=cfg.model.clip_norm,
+            logger=loggers, enable_checkpointing=False, default_root_dir=str(out),
+            num_sanity_val_steps=0, deterministic=True, enable_model_summary=False)
+        try:
+            trainer.fit(module, datamodule=data)
+        finally:
+            for lg in loggers:
+                if isinstance(lg, WandbLogger):
+                    lg.experiment.finish()
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        metrics["steps"] = int(trainer.global_step)
+        save_checkpoint(out / "model.ckpt", module.net, cfg, list(encoding.vocab.tokens))
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_json_atomic(out / "train_metrics.json", metrics)
+    log.info("%s: %s", run_name(cfg), metrics)
+    return metrics

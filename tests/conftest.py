@@ -1,0 +1,56 @@
+"""Shared fixtures: the real config, shrunk to tmp paths and CPU-tiny sizes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tunelab.config import load_config
+from tunelab.music.score import Note, Score, TimeSignature, Track
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("TUNELAB_DATA_MIRROR", REPO.parent / "shared" / "data"))
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def tiny_overrides(tmp_path: Path) -> list[str]:
+    """Real config, tiny: tmp outputs, CSV logging, a few CPU steps."""
+    return [
+        f"paths.data={tmp_path}/data", f"paths.models={tmp_path}/models",
+        f"paths.samples={tmp_path}/samples", f"paths.reports={tmp_path}/reports",
+        f"paths.logs={tmp_path}/logs", "logger=csv", "trainer.max_steps=4",
+        "trainer.val_check_interval=2", "trainer.log_every_n_steps=1", "model.batch_size=8",
+        "model.seq_len=32", "model.net.hidden_size=16", "sample.num_outputs=2",
+        "sample.num_steps=32",
+    ]
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    def make(*overrides: str):
+        return load_config([*tiny_overrides(tmp_path), f"corpus.mirror={MIRROR}", *overrides])
+    return make
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    if not (MIRROR / "README.md").is_file():
+        pytest.skip(f"no data mirror at {MIRROR}; set TUNELAB_DATA_MIRROR")
+    return MIRROR
+
+
+def score_of(*tracks: list[tuple[int, int, int]], ts: tuple[int, int] = (4, 4),
+             sigs: tuple[TimeSignature, ...] | None = None, names: tuple[str, ...] | None = None,
+             drums: bool = False) -> Score:
+    """A score from (pitch, start, end) triples per track, like note-seq's testing_lib."""
+    names = names or tuple(f"t{i}" for i in range(len(tracks)))
+    return Score(
+        id="test",
+        tracks=tuple(Track(n, tuple(Note(s, e, p) for p, s, e in notes), is_drum=drums)
+                     for n, notes in zip(names, tracks, strict=True)),
+        time_signatures=sigs or (TimeSignature(0, *ts),),
+    )

@@ -1,0 +1,137 @@
+"""Magenta's melody extractor, checked on hand-worked note sequences."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import score_of
+from tunelab.music.constants import MELODY_NO_EVENT as NO
+from tunelab.music.constants import MELODY_NOTE_OFF as OFF
+from tunelab.music.melody import (
+    Melody,
+    PolyphonicMelodyError,
+    extract_melodies,
+    melody_from_track,
+    split_on_time_signatures,
+    squash,
+)
+from tunelab.music.score import TimeSignature
+
+
+def events_of(notes, **kw):
+    return melody_from_track(score_of(notes).tracks[0], 16, **kw)[0]
+
+
+def test_quarter_notes_fill_a_bar():
+    # C D E (half note): the final NOTE_OFF is stripped, as note_seq does
+    assert events_of([(60, 0, 4), (62, 4, 8), (64, 8, 16)]) == [60, NO, NO, NO, 62, NO, NO, NO, 64] + [NO] * 7
+
+
+def test_rest_between_notes_gives_note_off():
+    # two eighth notes separated by an eighth rest
+    assert events_of([(60, 0, 2), (62, 4, 6)]) == [60, NO, OFF, NO, 62, NO]
+
+
+def test_overlapping_note_is_cut_by_the_next_onset():
+    # a whole note C overlapped by a D on beat 2: D cuts C and its own end applies
+    assert events_of([(60, 0, 8), (62, 4, 6)]) == [60, NO, NO, NO, 62, NO]
+
+
+def test_melody_starts_on_the_bar_line_before_its_first_note():
+    events, start = melody_from_track(score_of([(60, 20, 22)]).tracks[0], 16)
+    assert start == 16 and events == [NO] * 4 + [60, NO]
+
+
+def test_one_bar_of_silence_ends_the_melody():
+    notes = [(60, 0, 4), (62, 4, 8), (64, 24, 28)]  # silence from step 8 to 24 = one bar
+    assert events_of(notes) == [60, NO, NO, NO, 62, NO, NO, NO]
+
+
+def test_a_note_held_across_the_bar_is_not_a_gap():
+    # C held from step 0 to 20, then D at 32: only 12 silent steps, one melody
+    events = events_of([(60, 0, 20), (62, 32, 36)])
+    assert events[0] == 60 and events[20] == OFF and events[32] == 62 and len(events) == 36
+
+
+def test_second_melody_after_a_gap_starts_on_next_bar():
+    notes = [(60, 0, 4), (62, 4, 8), (64, 24, 28)]
+    mels, stats = extract_melodies(score_of(notes), min_bars=0, min_unique_pitches=1)
+    assert [m.events for m in mels] == [(60, NO, NO, NO, 62, NO, NO, NO), (NO,) * 8 + (64, NO, NO, NO)]
+    assert [m.start_step for m in mels] == [0, 16]
+
+
+def test_chord_raises_or_keeps_highest():
+    chord = [(60, 0, 4), (64, 0, 4), (67, 4, 8)]  # C+E together, then G
+    with pytest.raises(PolyphonicMelodyError):
+        events_of(chord)
+    assert events_of(chord, ignore_polyphonic_notes=True) == [64, NO, NO, NO, 67, NO, NO, NO]
+
+
+def scale_bars(bars: int, start: int = 0, pitches=(60, 62, 64, 65, 67, 69, 71, 72)):
+    """One quarter note per beat cycling through ``pitches`` for ``bars`` bars of 4/4."""
+    return [(pitches[i % len(pitches)], start + 4 * i, start + 4 * i + 4) for i in range(4 * bars)]
+
+
+def test_chord_later_in_a_track_drops_that_melody_but_keeps_earlier_ones():
+    first = scale_bars(8)  # 8 bars, a valid melody
+    second = scale_bars(8, start=160) + [(76, 200, 204), (79, 200, 204)]  # contains a chord
+    mels, stats = extract_melodies(score_of(first + second))
+    assert len(mels) == 1 and mels[0].start_step == 0
+    assert stats["polyphonic_tracks_discarded"] == 1
+
+
+def test_min_bars_and_min_pitch_classes():
+    short = scale_bars(6)
+    _, stats = extract_melodies(score_of(short))
+    assert stats["melodies_discarded_too_short"] == 1
+    # C, D, E, F and the octave C: only four pitch classes
+    few = scale_bars(8, pitches=(60, 62, 64, 65, 72))
+    _, stats = extract_melodies(score_of(few))
+    assert stats["melodies_discarded_too_few_pitches"] == 1
+    mels, _ = extract_melodies(score_of(scale_bars(7)))
+    assert len(mels) == 1 and len(mels[0]) == 7 * 16  # the final NOTE_OFF is stripped
+
+
+def test_long_melody_is_truncated_not_dropped():
+    mels, stats = extract_melodies(score_of(scale_bars(40)))
+    assert len(mels) == 1 and len(mels[0]) == 512 and stats["melodies_truncated"] == 1
+
+
+def test_drums_and_silent_notes_are_ignored():
+    assert extract_melodies(score_of(scale_bars(8), drums=True))[0] == []
+
+
+def test_time_signature_change_splits_the_score():
+    sigs = (TimeSignature(0, 3, 4), TimeSignature(24, 4, 4))
+    score = score_of([(60, 0, 12), (62, 20, 28), (64, 28, 32)], sigs=sigs)
+    (first, off1), (second, off2) = split_on_time_signatures(score)
+    assert (off1, off2) == (0, 24)
+    assert [(n.pitch, n.start, n.end) for n in first.tracks[0].notes] == [(60, 0, 12), (62, 20, 24)]
+    assert [(n.pitch, n.start, n.end) for n in second.tracks[0].notes] == [(64, 4, 8)]
+    assert second.time_signatures == (TimeSignature(0, 4, 4),)
+
+
+def test_three_four_melody_uses_twelve_step_bars():
+    notes = [(p, 4 * i, 4 * i + 4) for i, p in enumerate([60, 62, 64, 65, 67, 69] * 4)]  # 8 bars of 3/4
+    mels, _ = extract_melodies(score_of(notes, ts=(3, 4)))
+    assert len(mels) == 1 and mels[0].steps_per_bar == 12
+
+
+def test_squash_transposes_g_major_to_c():
+    # G A B C D F#: G major (the only major key holding all six), centred near the range middle
+    mel = Melody((67, NO, 69, NO, 71, NO, 72, NO, 74, NO, 78, NO, OFF))
+    out = squash(mel, 48, 84, 0)
+    assert out.events == (60, NO, 62, NO, 64, NO, 65, NO, 67, NO, 71, NO, OFF)
+    assert out.transpose == -7
+
+
+def test_squash_folds_outliers_into_range():
+    # C major (ties with F and G go to the lowest key index, C); 36/38/40/43 fold up, 96/100 down
+    mel = Melody((36, 38, 40, 43, 96, 100))
+    out = squash(mel, 48, 84, 0)
+    assert out.transpose == 0 and out.events == (48, 50, 52, 55, 72, 76)
+
+
+def test_to_notes_round_trip():
+    mel = Melody((60, NO, OFF, NO, 62, NO, NO, 64))
+    assert [(n.pitch, n.start, n.end) for n in mel.to_notes()] == [(60, 0, 2), (62, 4, 7), (64, 7, 8)]

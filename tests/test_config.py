@@ -1,0 +1,62 @@
+"""Hydra config: params.yaml snapshot drift, bad options and values, every config composes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from tunelab.cli import main
+from tunelab.config import ConfigError, group_options, load_config, params_snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_params_yaml_matches_conf():
+    committed = OmegaConf.to_container(OmegaConf.load(REPO / "params.yaml"))
+    assert committed == params_snapshot(), "params.yaml drifted from conf/: run `tunelab params`"
+
+
+@pytest.mark.parametrize("group", ["corpus", "model", "trainer", "logger", "experiment"])
+def test_every_option_composes(group):
+    for option in group_options(group):
+        extra = ["corpus.path=/tmp"] if option == "midi_dir" else []
+        load_config([f"{group}={option}", *extra])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["corpus=nope"], "corpus=nope is not an option; choose one of: bach, children, jazz, jsb, midi_dir"),
+    (["model=nope"], "model=nope is not an option; choose one of: melody_rnn_basic"),
+    (["trainer.max_steps=-5"], "trainer.max_steps=-5: must be a positive integer"),
+    (["trainer.max_stepz=3"], "trainer.max_stepz is not a config key"),
+    (["sample.temperature=0"], "sample.temperature=0: must be > 0"),
+    (["split.test=1.5"], "split.test=1.5: must be a fraction"),
+    (["corpus=midi_dir"], "corpus.path=(unset): must be an existing folder"),
+    (["corpus=midi_dir", "corpus.path=/no/such/dir"], "corpus.path=/no/such/dir: must be an existing"),
+])
+def test_bad_config_is_one_clear_line(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cli_reports_config_errors_and_exits_nonzero(capsys):
+    assert main(["extract", "corpus=nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tunelab extract: config error: corpus=nope") and "\n" not in err
+
+
+def test_cli_help_explains_itself(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    assert "download" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "example" in capsys.readouterr().out
+
+
+def test_cfg_prints_composed_config(capsys):
+    assert main(["train", "corpus=jazz", "--cfg"]) == 0
+    assert "kind: jazz" in capsys.readouterr().out

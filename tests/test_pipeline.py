@@ -1,0 +1,84 @@
+"""End to end through the CLI on a real corpus: download -> ... -> evaluate, in tmp paths."""
+
+from __future__ import annotations
+
+import json
+
+import mido
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from tunelab.checkpoint import CheckpointMismatchError, load_checkpoint
+from tunelab.cli import main
+from tunelab.config import load_config
+from tunelab.paths import model_dir
+
+
+@pytest.fixture(scope="module")
+def children_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    args = [*tiny_overrides(tmp), "corpus=children"]
+    for verb in ("download", "extract", "tokenize", "train", "sample", "evaluate"):
+        assert main([verb, *args]) == 0, verb
+    return tmp, args
+
+
+def test_every_stage_writes_its_outputs(children_run):
+    tmp, _ = children_run
+    run = "melody_rnn_basic-children"
+    assert (tmp / "data/raw/children/manifest.json").is_file()
+    stats = json.loads((tmp / "data/interim/children/stats.json").read_text())
+    assert stats["pieces"] == 213 and stats["melodies"] > 100
+    tok = json.loads((tmp / "data/processed/children/melody_onehot/stats.json").read_text())
+    assert tok["vocab_size"] == 38 and tok["roundtrip_failures"] == 0
+    assert (tmp / f"models/{run}/model.ckpt").is_file()
+    metrics = json.loads((tmp / f"reports/metrics/{run}.json").read_text())
+    assert 0 < metrics["test"]["nll_per_step"] < 10 and metrics["samples"]["count"] == 2
+
+
+def test_samples_are_playable_midi_with_the_primer(children_run):
+    tmp, _ = children_run
+    for path in sorted((tmp / "samples/melody_rnn_basic-children").glob("*.mid")):
+        mf = mido.MidiFile(path)  # parses as standard MIDI
+        ons = [m for m in mf.tracks[-1] if m.type == "note_on" and m.velocity > 0]
+        assert ons and ons[0].note == 60  # the primer [60] opens every sample
+
+
+def test_checkpoint_loads_on_cpu_and_rejects_other_models(children_run):
+    tmp, args = children_run
+    cfg = load_config(args)
+    net, payload = load_checkpoint(model_dir(cfg) / "model.ckpt", expect_model="melody_rnn_basic")
+    assert payload["config"]["corpus"]["name"] == "children" and len(payload["vocab"]) == 38
+    assert all(p.device == torch.device("cpu") for p in net.parameters())
+    with pytest.raises(CheckpointMismatchError, match="not the requested 'music_vae'"):
+        load_checkpoint(model_dir(cfg) / "model.ckpt", expect_model="music_vae")
+
+
+def test_sampling_is_repeatable_with_a_seed(children_run, tmp_path):
+    tmp, args = children_run
+    first = [p.read_bytes() for p in sorted((tmp / "samples/melody_rnn_basic-children").glob("*.mid"))]
+    assert main(["sample", *args]) == 0
+    again = [p.read_bytes() for p in sorted((tmp / "samples/melody_rnn_basic-children").glob("*.mid"))]
+    assert first == again
+
+
+def test_killed_training_leaves_previous_model(children_run, monkeypatch):
+    tmp, args = children_run
+    ckpt = tmp / "models/melody_rnn_basic-children/model.ckpt"
+    before = ckpt.read_bytes()
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lightning.Trainer.fit", killed)
+    assert main(["train", *args]) == 130
+    assert ckpt.read_bytes() == before
+    assert sorted(p.name for p in (tmp / "models").iterdir()) == ["melody_rnn_basic-children"]
+
+
+def test_stage_error_is_one_line_and_nonzero(children_run, capsys):
+    tmp, args = children_run
+    assert main(["train", *args, "corpus=jazz"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tunelab train: error:") and "tokenize" in err and "\n" not in err
