@@ -28,7 +28,8 @@ from tunelab.tokenize import build_encoding
 PITCH_METRICS = {
     "pitch_range": muspy.pitch_range,
     "n_pitch_classes_used": muspy.n_pitch_classes_used,
-    "pitch_entropy": muspy.pitch_entropy,
+    "pitch_entropy": muspy.pitch_entropy,  # over the 128 pitches, in bits
+    "pitch_class_entropy": muspy.pitch_class_entropy,  # over the 12 pitch classes, in bits
     "scale_consistency": muspy.scale_consistency,
 }
 

@@ -52,6 +52,9 @@ def piece_split(score: Score, cfg: DictConfig) -> str:
 def extract(cfg: DictConfig) -> dict:
     """Parse the raw corpus, extract and squash melodies, write data/interim/{corpus}/."""
     src = raw_dir(cfg)
+    if not (src / MANIFEST).is_file() and cfg.corpus.kind == "midi_dir":
+        log.info("%s: copying %s into %s first", cfg.corpus.name, cfg.corpus.path, src)
+        download(cfg)  # a user's folder needs no separate download step
     if not (src / MANIFEST).is_file():
         raise FileNotFoundError(
             f"{src / MANIFEST} is missing: run `tunelab download corpus={cfg.corpus.name}` first")

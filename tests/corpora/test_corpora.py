@@ -9,7 +9,7 @@ import mido
 import pytest
 
 from tunelab.corpora import bach, children, jazz, jsb
-from tunelab.extract import download, extract, split_of
+from tunelab.extract import extract, split_of
 from tunelab.music.music21_io import score_from_music21
 
 SETTINGS = SimpleNamespace(steps_per_quarter=4)
@@ -82,14 +82,15 @@ def test_midi_dir_skips_and_records_bad_files(tiny_cfg, tmp_path):
     mf.save(folder / "scale.mid")
     (folder / "broken.MID").write_bytes(b"garbage")
     (folder / "empty.midi").write_bytes(b"")
-    cfg = tiny_cfg("corpus=midi_dir", f"corpus.path={tmp_path / 'mine'}")
-    download(cfg)
-    stats = extract(cfg)
+    cfg = tiny_cfg("corpus=midi_dir", f"corpus.path={tmp_path / 'mine'}", "corpus.name=mine")
+    stats = extract(cfg)  # copies the folder into data/raw/mine/ itself
     assert stats["pieces"] == 1 and stats["melodies"] == 1
     assert stats["skipped"] == {"nested/broken.MID": "not a MIDI file (no MThd header)",
                                 "nested/empty.midi": "empty file"}
-    saved = json.loads((tmp_path / "data/interim/midi_dir/stats.json").read_text())
+    saved = json.loads((tmp_path / "data/interim/mine/stats.json").read_text())
     assert saved["skipped_files"] == 2
+    manifest = json.loads((tmp_path / "data/raw/mine/manifest.json").read_text())
+    assert manifest["file_count"] == 3 and "nested/scale.mid" in manifest["sha256"]
 
 
 def test_extract_without_download_says_what_to_run(tiny_cfg):
