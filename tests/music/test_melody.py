@@ -135,3 +135,10 @@ def test_squash_folds_outliers_into_range():
 def test_to_notes_round_trip():
     mel = Melody((60, NO, OFF, NO, 62, NO, NO, 64))
     assert [(n.pitch, n.start, n.end) for n in mel.to_notes()] == [(60, 0, 2), (62, 4, 7), (64, 7, 8)]
+
+
+def test_to_score_keeps_the_meter_and_can_undo_squash():
+    mel = squash(Melody((67, NO, 69, NO, 71, NO, 72, NO, 74, NO, 78), steps_per_bar=12), 48, 84, 0)
+    score = mel.to_score(untranspose=True)
+    assert score.time_signatures == (TimeSignature(0, 3, 4),)
+    assert [n.pitch for n in score.tracks[0].notes] == [67, 69, 71, 72, 74, 78]

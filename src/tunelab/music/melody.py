@@ -87,8 +87,11 @@ class Melody:
         """A one-track score; ``untranspose`` restores the pitches before :func:`squash`."""
         shift = -self.transpose if untranspose else 0
         notes = [replace(n, pitch=n.pitch + shift) for n in self.to_notes()]
-        num = self.steps_per_bar * 4 // (self.steps_per_quarter * 4)  # quarters per bar
-        ts = TimeSignature(0, num if self.steps_per_bar % self.steps_per_quarter == 0 else 4, 4)
+        # The bar length is all a melody knows of its meter: n quarters -> n/4, else n/8.
+        if self.steps_per_bar % self.steps_per_quarter == 0:
+            ts = TimeSignature(0, self.steps_per_bar // self.steps_per_quarter, 4)
+        else:
+            ts = TimeSignature(0, self.steps_per_bar * 2 // self.steps_per_quarter, 8)
         return Score(
             id=self.piece_id or "melody",
             tracks=(Track("melody", tuple(notes), program=program),),

@@ -26,9 +26,14 @@ def pickup_quarters(part: stream.Part) -> float:
 
 def track_from_part(part: stream.Part, name: str, steps_per_quarter: int,
                     shift: float = 0.0) -> Track:
-    """Notes of one part; chords give one note per pitch, grace notes are dropped."""
+    """Notes of one part; chords give one note per pitch, grace notes are dropped.
+
+    Merges ties in place (the part is modified): a copying ``stripTies()`` costs most of
+    the parse time of a chorale.
+    """
     notes = []
-    for el in part.stripTies().flatten().notes:
+    part.stripTies(inPlace=True)
+    for el in part.flatten().notes:
         if el.duration.quarterLength == 0:  # grace notes take no metrical time
             continue
         start = _step(el.offset + shift, steps_per_quarter)
