@@ -27,7 +27,8 @@ def test_every_option_composes(group):
 
 @pytest.mark.parametrize("overrides, message", [
     (["corpus=nope"], "corpus=nope is not an option; choose one of: bach, children, jazz, jsb, midi_dir"),
-    (["model=nope"], "model=nope is not an option; choose one of: melody_rnn_basic"),
+    (["model=nope"], "model=nope is not an option; choose one of: melody_rnn_attention, melody_rnn_basic, "
+                    "melody_rnn_lookback, melody_rnn_mono"),
     (["trainer.max_steps=-5"], "trainer.max_steps=-5: must be a positive integer"),
     (["trainer.max_stepz=3"], "trainer.max_stepz is not a config key"),
     (["sample.temperature=0"], "sample.temperature=0: must be > 0"),

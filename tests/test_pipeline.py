@@ -82,3 +82,23 @@ def test_stage_error_is_one_line_and_nonzero(children_run, capsys):
     assert main(["train", *args, "corpus=jazz"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("tunelab train: error:") and "tokenize" in err and "\n" not in err
+
+
+def test_sigterm_during_training_leaves_no_half_written_output(children_run, monkeypatch):
+    import os
+    import signal
+
+    tmp, args = children_run
+    ckpt = tmp / "models/melody_rnn_basic-children/model.ckpt"
+    before = ckpt.read_bytes()
+
+    def terminated(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)  # what a spot instance or `kill` sends
+
+    monkeypatch.setattr("lightning.Trainer.fit", terminated)
+    try:
+        assert main(["train", *args]) == 130
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert ckpt.read_bytes() == before
+    assert sorted(p.name for p in (tmp / "models").iterdir()) == ["melody_rnn_basic-children"]

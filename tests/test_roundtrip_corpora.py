@@ -17,7 +17,7 @@ CASES = {
     "children": [*MELODY_ENCODINGS, "performance"],
     "bach": [*MELODY_ENCODINGS, "performance", "voice_grid"],
     "jazz": [*MELODY_ENCODINGS, "performance"],
-    "jsb": ["voice_grid", "melody_onehot"],
+    "jsb": ["voice_grid", "melody_onehot", "melody_mono"],
 }
 
 

@@ -79,14 +79,17 @@ def validate(cfg: DictConfig) -> None:
     _require(cfg.corpus.kind in KINDS, "corpus.kind", cfg.corpus.kind, f"choose one of {', '.join(KINDS)}")
     for key in ("corpus.steps_per_quarter", "trainer.max_steps", "trainer.val_check_interval",
                 "model.batch_size", "model.seq_len", "sample.num_outputs", "sample.num_steps",
+                "sample.beam_size", "sample.branch_factor", "sample.steps_per_iteration",
                 "extract.min_bars", "extract.min_unique_pitches"):
         _positive_int(cfg, key)
     _require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")
+    bars = cfg.sample.num_bars
+    _require(bars is None or (isinstance(bars, int) and bars > 0), "sample.num_bars", bars,
+             "must be a positive integer or null")
     _require(cfg.extract.gap_bars > 0, "extract.gap_bars", cfg.extract.gap_bars, "must be > 0")
-    sq = cfg.extract.squash
-    _require(0 <= sq.min_note and sq.max_note <= 128 and sq.max_note - sq.min_note >= 12,
-             "extract.squash", f"[{sq.min_note}, {sq.max_note})", "needs 0 <= min_note, max_note <= 128, "
-             "and at least one octave between them")
+    key = cfg.squash.transpose_to_key
+    _require(key is None or (isinstance(key, int) and 0 <= key <= 11), "squash.transpose_to_key", key,
+             "must be a major key 0..11 (0 = C) or null")
     for part in ("valid", "test"):
         v = cfg.split[part]
         _require(0 <= v < 1, f"split.{part}", v, "must be a fraction in [0, 1)")

@@ -21,9 +21,10 @@ from tunelab.corpora.download import write_json_atomic
 from tunelab.datamodule import EventSequenceDataset, load_split, pad_collate
 from tunelab.extract import load_melodies
 from tunelab.models.lm_module import EventLMModule
+from tunelab.models.ngram import fit_baseline
 from tunelab.music.midi_io import write_midi
 from tunelab.paths import interim_dir, metrics_file, model_dir, processed_dir, samples_dir
-from tunelab.tokenize import build_encoding
+from tunelab.tokenize import build_encoding, prepare_melody
 
 PITCH_METRICS = {
     "pitch_range": muspy.pitch_range,
@@ -62,17 +63,31 @@ def test_nll(net: torch.nn.Module, sequences, encoding, batch_size: int = 32) ->
             "steps": steps, "sequences": len(ds)}
 
 
+def ngram_baseline(folder: Path, vocab_size: int) -> dict[str, float]:
+    """Test NLL per step of the best bigram/trigram (add-k, tuned on valid), same split."""
+    model = fit_baseline(load_split(folder, "train"), load_split(folder, "valid"), vocab_size)
+    total, steps = model.nll(load_split(folder, "test"))
+    nll = total / max(steps, 1)
+    return {"order": model.order, "k": model.k, "nll_per_step": nll, "bits_per_step": nll / math.log(2),
+            "steps": steps}
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Write reports/metrics/{model}-{corpus}.json for `dvc metrics show`."""
     net, payload = load_checkpoint(model_dir(cfg) / "model.ckpt", expect_model=cfg.model.name)
-    encoding = build_encoding(payload["config"]["model"]["encoding"])
-    metrics: dict = {"test": test_nll(net, load_split(processed_dir(cfg), "test"), encoding)}
+    name = payload["config"]["model"]["encoding"]
+    encoding = build_encoding(name)
+    folder = processed_dir(cfg, name)
+    metrics: dict = {"test": test_nll(net, load_split(folder, "test"), encoding)}
+    metrics["ngram_baseline"] = ngram_baseline(folder, len(encoding.vocab))
+    metrics["beats_baseline"] = metrics["test"]["nll_per_step"] < metrics["ngram_baseline"]["nll_per_step"]
     samples = sorted(samples_dir(cfg).glob("*.mid"))
     if not samples:
         raise FileNotFoundError(f"{samples_dir(cfg)} has no MIDI: run the sample stage first")
     metrics["samples"] = {"count": len(samples), **pitch_statistics(samples)}
-    test_melodies = [m for m, split in load_melodies(interim_dir(cfg) / "melodies.jsonl.gz")
-                     if split == "test"]
+    # The test melodies as the model sees them (squashed into its range), beside the samples.
+    test_melodies = [prepare_melody(m, name, cfg.squash.transpose_to_key)
+                     for m, split in load_melodies(interim_dir(cfg) / "melodies.jsonl.gz") if split == "test"]
     with tempfile.TemporaryDirectory() as tmp:
         files = [write_midi(m.to_score(), Path(tmp) / f"{i}.mid") for i, m in enumerate(test_melodies)]
         metrics["test_melodies"] = {"count": len(files), **pitch_statistics(files)}

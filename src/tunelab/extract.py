@@ -14,7 +14,7 @@ from tqdm import tqdm
 from tunelab.config import corpus_settings
 from tunelab.corpora import corpus_module
 from tunelab.corpora.download import atomic_dir, file_digests, write_json_atomic
-from tunelab.music.melody import Melody, extract_melodies, squash
+from tunelab.music.melody import Melody, extract_melodies
 from tunelab.music.score import Score, save_scores, write_jsonl_gz
 from tunelab.paths import interim_dir, raw_dir
 
@@ -50,7 +50,11 @@ def piece_split(score: Score, cfg: DictConfig) -> str:
 
 
 def extract(cfg: DictConfig) -> dict:
-    """Parse the raw corpus, extract and squash melodies, write data/interim/{corpus}/."""
+    """Parse the raw corpus, extract melodies, write data/interim/{corpus}/.
+
+    Melodies are stored as extracted, at their real pitches; each encoding squashes them
+    into its own range at the tokenize stage, as Magenta's EncoderPipeline does.
+    """
     src = raw_dir(cfg)
     if not (src / MANIFEST).is_file() and cfg.corpus.kind == "midi_dir":
         log.info("%s: copying %s into %s first", cfg.corpus.name, cfg.corpus.path, src)
@@ -77,8 +81,7 @@ def extract(cfg: DictConfig) -> dict:
             score, ex.min_bars, ex.max_steps_truncate, ex.min_unique_pitches, ex.gap_bars,
             ignore_poly, tracks=tracks)
         counts.update(stats)
-        melodies += [squash(m, ex.squash.min_note, ex.squash.max_note, ex.squash.transpose_to_key)
-                     for m in found]
+        melodies += found
     if not scores:
         raise ValueError(f"corpus {cfg.corpus.name}: no readable pieces in {src} "
                          f"({len(skipped)} skipped; see reasons with --verbose)")

@@ -1,9 +1,17 @@
-"""The sample stage: generate melodies from a trained MelodyRNN and write MIDI."""
+"""The sample stage (`tunelab sample`, alias `generate`): melodies from a trained MelodyRNN.
+
+Generation follows Magenta's melody_rnn generator: the primer is squashed into the
+model's range and key, the model's state is kept from step to step (the primer is fed
+once, then one input row per new event), beam search picks among sampled branches, and
+the result is transposed back to the primer's key.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,70 +19,131 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tunelab.checkpoint import load_checkpoint
+from tunelab.config import ConfigError
 from tunelab.corpora.download import atomic_dir
-from tunelab.music.constants import MELODY_NO_EVENT
-from tunelab.music.melody import Melody, extract_melodies, squash
-from tunelab.music.midi_io import read_midi, write_midi
+from tunelab.models.components.beam_search import beam_search
+from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF
+from tunelab.music.melody import Melody, extract_melodies
+from tunelab.music.midi_io import CorruptMidiError, read_midi, write_midi
 from tunelab.paths import model_dir, samples_dir
-from tunelab.tokenize import build_encoding
+from tunelab.tokenize import MELODY_RANGE, build_encoding, prepare_melody
 
 log = logging.getLogger(__name__)
 
 
-def primer_events(cfg: DictConfig) -> tuple[int, ...]:
-    """The primer as melody events: from a MIDI file (first melody, squashed) or pitches.
+def primer_melody(cfg: DictConfig, encoding_name: str, steps_per_bar: int) -> Melody:
+    """The primer, in the model's range: a MIDI file's first melody (squashed, its
+    transposition kept for undoing) or ``sample.primer_pitches`` as events, one per step.
 
-    A pitch list follows Magenta's ``--primer_melody``: one event per step, so [60] is a
-    single 16th-note onset of middle C.
+    Raises:
+        ConfigError: the primer file is missing, not MIDI or has no melody, or a primer
+            pitch is outside the range.
     """
+    lo, hi = MELODY_RANGE[encoding_name]
     if cfg.sample.primer_midi:
-        score = read_midi(cfg.sample.primer_midi, cfg.corpus.steps_per_quarter)
-        mels, _ = extract_melodies(score, min_bars=1, min_unique_pitches=1, max_steps_truncate=None,
+        path = Path(cfg.sample.primer_midi)
+        try:
+            score = read_midi(path, cfg.corpus.steps_per_quarter)
+        except (CorruptMidiError, OSError) as e:
+            raise ConfigError(f"sample.primer_midi={path}: {e}") from None
+        mels, _ = extract_melodies(score, min_bars=0, min_unique_pitches=1, max_steps_truncate=None,
                                    ignore_polyphonic_notes=True)
         if not mels:
-            raise ValueError(f"sample.primer_midi={cfg.sample.primer_midi}: no melody found in it")
-        sq = cfg.extract.squash
-        return squash(mels[0], sq.min_note, sq.max_note, sq.transpose_to_key).events
-    return tuple(int(p) for p in cfg.sample.primer_pitches)
+            raise ConfigError(f"sample.primer_midi={path}: no melody in it (drums or empty)")
+        mel = prepare_melody(mels[0], encoding_name, cfg.squash.transpose_to_key)
+        if mel.transpose:
+            log.warning("primer %s transposed by %+d semitones into the model's key and range "
+                        "%d..%d; the output is transposed back", path, mel.transpose, lo, hi - 1)
+        return replace(mel, steps_per_bar=steps_per_bar, start_step=0)
+    events = tuple(int(p) for p in cfg.sample.primer_pitches)
+    for p in events:
+        if p not in (MELODY_NO_EVENT, MELODY_NOTE_OFF) and not lo <= p < hi:
+            raise ConfigError(f"sample.primer_pitches: pitch {p} is outside the model's range "
+                              f"{lo}..{hi - 1}; transpose it or use sample.primer_midi")
+    if not events or events[0] < 0:
+        raise ConfigError("sample.primer_pitches must start with a pitch")
+    return Melody(events, steps_per_bar=steps_per_bar, steps_per_quarter=cfg.corpus.steps_per_quarter)
 
 
-@torch.no_grad()
-def generate(net: torch.nn.Module, encoding, primer: tuple[int, ...], num_steps: int,
-             temperature: float, generator: torch.Generator) -> tuple[int, ...]:
-    """Sample events after ``primer`` until ``num_steps`` events, keeping the LSTM state.
+@dataclass(frozen=True)
+class Hypothesis:
+    """One beam entry: labels and events so far, the model state after them, the logits
+    for the next event, and the summed log-probability of the generated events."""
 
-    The primer is fed once; each new step feeds only its own input row.
-    """
-    labels = list(encoding.encode(primer))
-    events = tuple(primer)
-    feats = torch.as_tensor(np.asarray(encoding.inputs(events)), dtype=torch.float32)[None]
-    logits, state = net(feats)  # run the primer, keep the state
-    while len(events) < num_steps:
-        probs = torch.softmax(logits[0, -1] / temperature, dim=-1)
-        label = int(torch.multinomial(probs, 1, generator=generator))
-        labels.append(label)
-        events = tuple(encoding.decode(labels))
-        row = np.asarray(encoding.inputs(events))[-1:]  # features of the newest step only
-        logits, state = net(torch.as_tensor(row, dtype=torch.float32)[None], state)
-    return events
+    labels: tuple[int, ...]
+    events: tuple[int, ...]
+    state: Any
+    logits: torch.Tensor
+    score: float = 0.0
+
+
+class MelodyGenerator:
+    """Extends melodies with a trained event network, keeping its recurrent state."""
+
+    def __init__(self, net: torch.nn.Module, encoding: Any, temperature: float = 1.0,
+                 greedy: bool = False, generator: torch.Generator | None = None) -> None:
+        self.net, self.encoding = net.eval(), encoding
+        self.temperature, self.greedy = temperature, greedy
+        self.generator = generator or torch.Generator().manual_seed(0)
+
+    def _features(self, events: tuple[int, ...], last_only: bool) -> torch.Tensor:
+        feats = np.asarray(self.encoding.inputs(events), dtype=np.float32)
+        return torch.from_numpy(feats[-1:] if last_only else feats)[None]  # (1, T, F)
+
+    @torch.no_grad()
+    def prime(self, events: tuple[int, ...]) -> Hypothesis:
+        """Feed the whole primer once."""
+        logits, state = self.net(self._features(events, last_only=False))
+        return Hypothesis(tuple(int(x) for x in self.encoding.encode(events)), tuple(events), state,
+                          logits[0, -1])
+
+    @torch.no_grad()
+    def step(self, h: Hypothesis) -> Hypothesis:
+        """Choose the next event, then feed only its input row (state kept)."""
+        log_probs = torch.log_softmax(h.logits / self.temperature, -1)
+        if self.greedy:
+            label = int(log_probs.argmax())
+        else:
+            label = int(torch.multinomial(log_probs.exp(), 1, generator=self.generator))
+        labels = (*h.labels, label)
+        events = tuple(self.encoding.decode(labels))  # lookback labels resolve against history
+        logits, state = self.net(self._features(events, last_only=True), h.state)
+        return Hypothesis(labels, events, state, logits[0, -1], h.score + float(log_probs[label]))
+
+    def generate(self, primer: tuple[int, ...], num_steps: int, beam_size: int = 1,
+                 branch_factor: int = 1, steps_per_iteration: int = 1) -> Hypothesis:
+        """Extend ``primer`` to ``num_steps`` events in total (primer included)."""
+        start = self.prime(primer)
+        return beam_search(start, self.step, num_steps - len(primer), beam_size, branch_factor,
+                           steps_per_iteration)
+
+
+def total_steps(cfg: DictConfig, steps_per_bar: int) -> int:
+    return cfg.sample.num_bars * steps_per_bar if cfg.sample.num_bars else cfg.sample.num_steps
 
 
 def sample(cfg: DictConfig) -> list[Path]:
     """Write ``sample.num_outputs`` MIDI files to samples/{model}-{corpus}/."""
     net, payload = load_checkpoint(model_dir(cfg) / "model.ckpt", expect_model=cfg.model.name)
-    encoding = build_encoding(payload["config"]["model"]["encoding"])
+    name = payload["config"]["model"]["encoding"]
+    encoding = build_encoding(name)
     if list(encoding.vocab.tokens) != payload["vocab"]:
         raise ValueError(f"{model_dir(cfg)}/model.ckpt was trained with another vocabulary; retrain")
-    primer = primer_events(cfg)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    spq = cfg.corpus.steps_per_quarter
+    spb = 4 * cfg.corpus.steps_per_quarter  # generated melodies are in 4/4
+    primer = primer_melody(cfg, name, spb)
+    num_steps = total_steps(cfg, spb)
+    if num_steps <= len(primer):
+        raise ConfigError(f"sample.num_steps={num_steps} leaves no room after the "
+                          f"{len(primer)}-step primer")
+    s = cfg.sample
+    gen = MelodyGenerator(net, encoding, s.temperature, s.greedy, torch.Generator().manual_seed(cfg.seed))
     written = []
     with atomic_dir(samples_dir(cfg)) as out:
-        for i in tqdm(range(cfg.sample.num_outputs), desc="sample", unit="melody"):
-            events = generate(net, encoding, primer, cfg.sample.num_steps, cfg.sample.temperature, gen)
-            if all(e == MELODY_NO_EVENT for e in events):
-                log.warning("sample %d is silent", i)
-            mel = Melody(events, steps_per_bar=4 * spq, steps_per_quarter=spq,
-                         piece_id=f"{cfg.model.name}-{cfg.corpus.name}-{i:02d}")
-            written.append(write_midi(mel.to_score(), out / f"sample_{i:02d}.mid"))
+        for i in tqdm(range(s.num_outputs), desc="sample", unit="melody"):
+            best = gen.generate(primer.events, num_steps, s.beam_size, s.branch_factor,
+                                s.steps_per_iteration)
+            mel = replace(primer, events=best.events, piece_id=f"{cfg.model.name}-{cfg.corpus.name}-{i:02d}")
+            written.append(write_midi(mel.to_score(untranspose=True), out / f"sample_{i:02d}.mid"))
+            log.info("sample %d: log-likelihood %.2f over %d generated steps", i, best.score,
+                     num_steps - len(primer))
     return [samples_dir(cfg) / p.name for p in written]

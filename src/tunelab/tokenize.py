@@ -17,11 +17,21 @@ from tqdm import tqdm
 
 from tunelab.corpora.download import atomic_dir, write_json_atomic
 from tunelab.music.constants import SATB
+from tunelab.music.melody import Melody, squash
 from tunelab.paths import interim_dir, processed_dir
 
 SPLITS = ("train", "valid", "test")
-MELODY_ENCODINGS = ("melody_onehot", "lookback", "key_melody")
+# Pitch range [lo, hi) of each melody encoding, as in Magenta's melody_rnn configs.
+MELODY_RANGE = {"melody_onehot": (48, 84), "melody_mono": (0, 128), "lookback": (48, 84),
+                "key_melody": (48, 84)}
+MELODY_ENCODINGS = tuple(MELODY_RANGE)
 ENCODINGS = (*MELODY_ENCODINGS, "performance", "voice_grid")
+
+
+def prepare_melody(melody: Melody, encoding: str, transpose_to_key: int | None) -> Melody:
+    """Squash into the encoding's range (Magenta's EncoderPipeline); mono keeps its key."""
+    lo, hi = MELODY_RANGE[encoding]
+    return squash(melody, lo, hi, None if encoding == "melody_mono" else transpose_to_key)
 
 
 def build_encoding(name: str) -> Any:
@@ -30,6 +40,7 @@ def build_encoding(name: str) -> Any:
 
     builders: dict[str, Callable[[], Any]] = {
         "melody_onehot": enc.MelodyOneHotEncoding,
+        "melody_mono": lambda: enc.MelodyOneHotEncoding(0, 128),
         "lookback": enc.LookbackMelodyEncoding,
         "key_melody": enc.KeyMelodyEncoding,
         "performance": enc.PerformanceEncoding,
@@ -51,8 +62,11 @@ def _items(cfg: DictConfig, name: str) -> list[tuple[str, str, Any, Any]]:
         raise FileNotFoundError(f"{src}/stats.json is missing: run `tunelab extract "
                                 f"corpus={cfg.corpus.name}` first")
     if name in MELODY_ENCODINGS:
-        return [(f"{m.piece_id}/{m.track}@{m.start_step}", split, m.events, m.events)
-                for m, split in load_melodies(src / "melodies.jsonl.gz")]
+        items = []
+        for m, split in load_melodies(src / "melodies.jsonl.gz"):
+            m = prepare_melody(m, name, cfg.squash.transpose_to_key)
+            items.append((f"{m.piece_id}/{m.track}@{m.start_step}", split, m, m.events))
+        return items
     scores = load_scores(src / "scores.jsonl.gz")
     if name == "performance":
         return [(s.id, s.meta["split"], s, enc.to_performance_grid(s)) for s in scores]
@@ -79,6 +93,7 @@ def tokenize(cfg: DictConfig, name: str) -> dict:
     if not items:
         raise ValueError(f"corpus {cfg.corpus.name} has nothing the {name} encoding applies to")
     by_split: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    shifts: dict[str, list[int]] = defaultdict(list)  # squash transposition per melody
     failures: dict[str, str] = {}
     for piece_id, split, x, expected in tqdm(items, desc=f"tokenize {name}", unit="piece"):
         try:
@@ -89,6 +104,7 @@ def tokenize(cfg: DictConfig, name: str) -> dict:
         if not _same(encoding.decode(labels), expected):
             failures[piece_id] = "decode(encode(x)) != x"
         by_split[split].append((piece_id, labels))
+        shifts[split].append(x.transpose if isinstance(x, Melody) else 0)
     dtype = np.int16 if len(encoding.vocab) < 2**15 else np.int32
     out = processed_dir(cfg, name)
     with atomic_dir(out) as tmp:
@@ -100,6 +116,7 @@ def tokenize(cfg: DictConfig, name: str) -> dict:
                 tokens=np.concatenate([s for _, s in seqs]).astype(dtype) if seqs else np.zeros(0, dtype),
                 offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
                 ids=np.array([i for i, _ in seqs]),
+                transpose=np.array(shifts.get(split, []), dtype=np.int16),
             )
         encoding.vocab.to_json(tmp / "vocab.json")
         stats = {

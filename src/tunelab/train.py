@@ -42,7 +42,9 @@ def build_module(cfg: DictConfig, encoding) -> EventLMModule:
         raise ConfigError(
             f"model.net: input_size={net.input_size}, num_classes={net.num_classes} but encoding "
             f"{cfg.model.encoding} has {encoding.input_size} inputs and {len(encoding.vocab)} classes")
-    return EventLMModule(net, instantiate(cfg.model.optimizer), no_event_label=0)
+    # Magenta's "no event" accuracy counts the label of NO_EVENT (0, except key-melody's).
+    no_event = getattr(encoding, "default_event_label", 0)
+    return EventLMModule(net, instantiate(cfg.model.optimizer), no_event_label=no_event)
 
 
 def train(cfg: DictConfig) -> dict:
