@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import platform
@@ -44,6 +43,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from common import write_result
 from tunelab.config import load_config
 from tunelab.datamodule import EventSequenceDataset, pad_collate
 from tunelab.models.lm_module import IGNORE
@@ -430,10 +430,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     result["ok"] = not bad
     if bad:
         print(f"FAIL: greedy kept-state and recompute sampling differ for {', '.join(bad)}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    write_result(args.out, result)
     return result
 
 

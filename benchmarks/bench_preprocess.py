@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import statistics
@@ -40,6 +39,7 @@ import numpy as np
 import symusic
 from tqdm import tqdm
 
+from common import write_result
 from tunelab.corpora.bach import _source_files, satb_parts
 from tunelab.encodings.melody_onehot import MelodyOneHotEncoding
 from tunelab.encodings.performance import PerformanceEncoding
@@ -290,10 +290,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "summary": summary,
         "runs": {side: [asdict(r) for r in rs] for side, rs in runs.items()},
     }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    write_result(args.out, result)
     return result
 
 
