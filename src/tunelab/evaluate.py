@@ -20,7 +20,7 @@ from tunelab.checkpoint import load_checkpoint
 from tunelab.corpora.download import write_json_atomic
 from tunelab.datamodule import EventSequenceDataset, load_split, pad_collate
 from tunelab.extract import load_melodies
-from tunelab.models.lm_module import EventLMModule
+from tunelab.models.lm_module import summed_nll
 from tunelab.models.ngram import fit_baseline
 from tunelab.music.midi_io import write_midi
 from tunelab.paths import interim_dir, metrics_file, model_dir, processed_dir, samples_dir
@@ -50,13 +50,12 @@ def pitch_statistics(midi_files: list[Path]) -> dict[str, float]:
 @torch.no_grad()
 def test_nll(net: torch.nn.Module, sequences, encoding, batch_size: int = 32) -> dict[str, float]:
     """Mean NLL per predicted step over whole test sequences (nats and bits)."""
-    module = EventLMModule(net, torch.optim.Adam)
-    module.eval()
+    net.eval()
     ds = EventSequenceDataset(sequences, encoding, window=None)
     total, steps = 0.0, 0
     for start in tqdm(range(0, len(ds), batch_size), desc="test NLL", unit="batch", leave=False):
         batch = pad_collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
-        t, n = module.nll(batch)
+        t, n = summed_nll(net, batch)
         total, steps = total + t, steps + n
     nll = total / max(steps, 1)
     return {"nll_per_step": nll, "bits_per_step": nll / math.log(2), "perplexity": math.exp(nll),

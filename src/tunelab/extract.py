@@ -15,7 +15,7 @@ from tunelab.config import corpus_settings
 from tunelab.corpora import corpus_module
 from tunelab.corpora.download import atomic_dir, file_digests, write_json_atomic
 from tunelab.music.melody import Melody, extract_melodies
-from tunelab.music.score import Score, save_scores, write_jsonl_gz
+from tunelab.music.score import Score, read_jsonl_gz, save_scores, write_jsonl_gz
 from tunelab.paths import interim_dir, raw_dir
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,6 @@ def extract(cfg: DictConfig) -> dict:
 
 def load_melodies(path: Path) -> list[tuple[Melody, str]]:
     """(melody, split) pairs written by :func:`extract`."""
-    from tunelab.music.score import read_jsonl_gz
-
     out = []
     for d in read_jsonl_gz(path):
         split = d.pop("split")

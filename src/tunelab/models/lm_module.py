@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import lightning as L
@@ -60,15 +59,11 @@ class EventLMModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())
 
-    @torch.no_grad()
-    def nll(self, batch: dict) -> tuple[float, int]:
-        """Summed NLL in nats over non-padding steps, and the number of steps."""
-        logits = self(batch["inputs"])
-        labels = batch["labels"]
-        total = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE,
-                                reduction="sum")
-        return float(total), int((labels != IGNORE).sum())
 
-
-def bits(nats: float) -> float:
-    return nats / math.log(2)
+@torch.no_grad()
+def summed_nll(net: nn.Module, batch: dict) -> tuple[float, int]:
+    """Summed NLL in nats of ``net`` over a batch's non-padding steps, and their number."""
+    logits = net(batch["inputs"])[0]
+    labels = batch["labels"]
+    total = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+    return float(total), int((labels != IGNORE).sum())
