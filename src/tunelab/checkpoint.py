@@ -66,3 +66,22 @@ def load_checkpoint(path: Path, expect_model: str | None = None
     net.load_state_dict(payload["state_dict"])
     net.eval()
     return net, payload
+
+
+def load_trained(cfg: Any) -> tuple[torch.nn.Module, Any, str]:
+    """The trained network of ``cfg``'s model and corpus, its encoding and the encoding's name.
+
+    Raises:
+        FileNotFoundError, CheckpointMismatchError: as :func:`load_checkpoint`, and a
+            mismatch when the checkpoint's vocabulary is not this tunelab's encoding.
+    """
+    from tunelab.paths import model_dir
+    from tunelab.tokenize import build_encoding
+
+    path = model_dir(cfg) / "model.ckpt"
+    net, payload = load_checkpoint(path, expect_model=cfg.model.name)
+    name = payload["config"]["model"]["encoding"]
+    encoding = build_encoding(name)
+    if list(encoding.vocab.tokens) != payload["vocab"]:
+        raise CheckpointMismatchError(f"{path} was trained with another {name} vocabulary; retrain it")
+    return net, encoding, name

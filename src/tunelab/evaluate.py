@@ -16,15 +16,15 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from tunelab.checkpoint import load_checkpoint
+from tunelab.checkpoint import load_trained
 from tunelab.corpora.download import write_json_atomic
 from tunelab.datamodule import EventSequenceDataset, load_split, pad_collate
 from tunelab.extract import load_melodies
 from tunelab.models.lm_module import summed_nll
 from tunelab.models.ngram import fit_baseline
 from tunelab.music.midi_io import write_midi
-from tunelab.paths import interim_dir, metrics_file, model_dir, processed_dir, samples_dir
-from tunelab.tokenize import build_encoding, prepare_melody
+from tunelab.paths import interim_dir, metrics_file, processed_dir, samples_dir
+from tunelab.tokenize import prepare_melody
 
 PITCH_METRICS = {
     "pitch_range": muspy.pitch_range,
@@ -73,9 +73,7 @@ def ngram_baseline(folder: Path, vocab_size: int) -> dict[str, float]:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Write reports/metrics/{model}-{corpus}.json for `dvc metrics show`."""
-    net, payload = load_checkpoint(model_dir(cfg) / "model.ckpt", expect_model=cfg.model.name)
-    name = payload["config"]["model"]["encoding"]
-    encoding = build_encoding(name)
+    net, encoding, name = load_trained(cfg)
     folder = processed_dir(cfg, name)
     metrics: dict = {"test": test_nll(net, load_split(folder, "test"), encoding)}
     metrics["ngram_baseline"] = ngram_baseline(folder, len(encoding.vocab))

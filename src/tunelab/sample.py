@@ -18,15 +18,15 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from tunelab.checkpoint import load_checkpoint
+from tunelab.checkpoint import load_trained
 from tunelab.config import ConfigError
 from tunelab.corpora.download import atomic_dir
 from tunelab.models.components.beam_search import beam_search
 from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF
 from tunelab.music.melody import Melody, extract_melodies
 from tunelab.music.midi_io import CorruptMidiError, read_midi, write_midi
-from tunelab.paths import model_dir, samples_dir
-from tunelab.tokenize import MELODY_RANGE, build_encoding, prepare_melody
+from tunelab.paths import samples_dir
+from tunelab.tokenize import MELODY_RANGE, prepare_melody
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,7 @@ def total_steps(cfg: DictConfig, steps_per_bar: int) -> int:
 
 def sample(cfg: DictConfig) -> list[Path]:
     """Write ``sample.num_outputs`` MIDI files to samples/{model}-{corpus}/."""
-    net, payload = load_checkpoint(model_dir(cfg) / "model.ckpt", expect_model=cfg.model.name)
-    name = payload["config"]["model"]["encoding"]
-    encoding = build_encoding(name)
-    if list(encoding.vocab.tokens) != payload["vocab"]:
-        raise ValueError(f"{model_dir(cfg)}/model.ckpt was trained with another vocabulary; retrain")
+    net, encoding, name = load_trained(cfg)
     spb = 4 * cfg.corpus.steps_per_quarter  # generated melodies are in 4/4
     primer = primer_melody(cfg, name, spb)
     num_steps = total_steps(cfg, spb)
