@@ -15,9 +15,9 @@ from tunelab.tokenize import MELODY_ENCODINGS, tokenize
 
 CASES = {
     "children": [*MELODY_ENCODINGS, "performance"],
-    "bach": [*MELODY_ENCODINGS, "performance", "voice_grid"],
-    "jazz": [*MELODY_ENCODINGS, "performance"],
-    "jsb": ["voice_grid", "melody_onehot", "melody_mono"],
+    "bach": [*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events"],
+    "jazz": [*MELODY_ENCODINGS, "performance", "voice_events"],
+    "jsb": ["voice_grid", "voice_events", "melody_onehot", "melody_mono"],
 }
 
 

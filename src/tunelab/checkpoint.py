@@ -76,12 +76,12 @@ def load_trained(cfg: Any) -> tuple[torch.nn.Module, Any, str]:
             mismatch when the checkpoint's vocabulary is not this tunelab's encoding.
     """
     from tunelab.paths import model_dir
-    from tunelab.tokenize import build_encoding
+    from tunelab.tokenize import encoding_for
 
     path = model_dir(cfg) / "model.ckpt"
     net, payload = load_checkpoint(path, expect_model=cfg.model.name)
     name = payload["config"]["model"]["encoding"]
-    encoding = build_encoding(name)
+    encoding = encoding_for(cfg, name)
     if list(encoding.vocab.tokens) != payload["vocab"]:
         raise CheckpointMismatchError(f"{path} was trained with another {name} vocabulary; retrain it")
     return net, encoding, name

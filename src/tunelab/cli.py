@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,13 +27,27 @@ VERBS: dict[str, tuple[str, str]] = {
                "tunelab sample corpus=bach sample.num_outputs=8 sample.temperature=0.9"),
     "evaluate": ("test NLL and pitch statistics -> reports/metrics/{model}-{corpus}.json",
                  "tunelab evaluate corpus=bach"),
+    "tables": ("the papers' comparison tables, published beside ours -> reports/tables/",
+               "tunelab tables"),
+    "accompany": ("write an accompaniment for a MIDI melody (Music Transformer encoder-decoder)",
+                  "tunelab accompany tune.mid corpus=bach   # -> tune_accompanied.mid (S + A T B)"),
 }
 ALIASES = {"generate": "sample"}
 
 
-def _run(verb: str, cfg: DictConfig) -> object:
+def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
     from tunelab import extract, tokenize
 
+    if verb == "accompany":
+        from tunelab.accompany import accompany
+
+        path = accompany(cfg, args.melody, args.out, args.track)
+        print(path)
+        return path
+    if verb == "tables":
+        from tunelab.paper import write_tables
+
+        return write_tables(cfg)
     if verb == "download":
         return extract.download(cfg)
     if verb == "extract":
@@ -53,8 +68,6 @@ def _run(verb: str, cfg: DictConfig) -> object:
 
 
 def _params(check: bool) -> int:
-    from pathlib import Path
-
     from tunelab.config import params_snapshot, write_params
 
     if not check:
@@ -84,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         if verb == "params":
             sp.add_argument("--check", action="store_true", help="fail if params.yaml is stale")
             continue
+        if verb == "accompany":
+            sp.add_argument("melody", type=Path, help="MIDI file whose melody to accompany")
+            sp.add_argument("--out", type=Path, default=None,
+                            help="output MIDI (default: <melody>_accompanied.mid)")
+            sp.add_argument("--track", default=None,
+                            help="melody track name (default: the first pitched track)")
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. corpus=jazz trainer.max_steps=50")
         sp.add_argument("--cfg", action="store_true", help="print the composed config and exit")
         sp.add_argument("--verbose", action="store_true", help="show tracebacks on error")
@@ -112,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if verb == "params":
             return _params(args.check)
-        cfg = load_config(args.overrides)
+        overrides = list(args.overrides)
+        if verb == "accompany":  # the accompaniment model unless told otherwise
+            overrides.insert(0, "model=music_transformer_accompaniment")
+        cfg = load_config(overrides)
         if args.cfg:
             print(OmegaConf.to_yaml(cfg))
             return 0
-        _run(verb, cfg)
+        _run(verb, cfg, args)
     except KeyboardInterrupt:
         print(f"tunelab {verb}: interrupted; outputs left as they were", file=sys.stderr)
         return 130

@@ -19,6 +19,17 @@ class ConfigError(ValueError):
     """A bad override or value; the message is one line naming the key."""
 
 
+def _vocab_size(encoding: str) -> int:
+    from tunelab.tokenize import build_encoding
+
+    return len(build_encoding(encoding).vocab)
+
+
+# `num_classes: ${vocab_size:${model.encoding}}` sizes a token model to its encoding.
+OmegaConf.register_new_resolver("vocab_size", _vocab_size, replace=True)
+OmegaConf.register_new_resolver("len", lambda xs: len(xs) if xs is not None else 0, replace=True)
+
+
 def conf_dir() -> Path:
     """``$TUNELAB_CONF``, else ./conf, else the conf/ of the source checkout."""
     for cand in (os.environ.get(CONF_ENV), "conf", Path(__file__).resolve().parents[2] / "conf"):
@@ -83,6 +94,11 @@ def validate(cfg: DictConfig) -> None:
                 "extract.min_bars", "extract.min_unique_pitches"):
         _positive_int(cfg, key)
     _require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")
+    _positive_int(cfg, "sample.num_tokens")
+    k, p = cfg.sample.top_k, cfg.sample.top_p
+    _require(k is None or (isinstance(k, int) and k > 0), "sample.top_k", k,
+             "must be a positive integer or null")
+    _require(p is None or 0 < p <= 1, "sample.top_p", p, "must be in (0, 1] or null")
     bars = cfg.sample.num_bars
     _require(bars is None or (isinstance(bars, int) and bars > 0), "sample.num_bars", bars,
              "must be a positive integer or null")
@@ -131,8 +147,9 @@ def params_snapshot(overrides: list[str] | None = None) -> dict:
         for c in dict.fromkeys([*cfg.pipeline.data_corpora, *cfg.pipeline.corpora])
     }
     snap["models"] = {
-        m: OmegaConf.to_container(load_config([*(overrides or []), f"model={m}"]).model)
-        for m in cfg.pipeline.models
+        m: OmegaConf.to_container(load_config([*(overrides or []), f"model={m}"]).model, resolve=True)
+        for m in dict.fromkeys([*cfg.pipeline.models, *cfg.pipeline.grid_models,
+                                *cfg.pipeline.accompaniment_models])
     }
     return snap
 

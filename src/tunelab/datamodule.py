@@ -1,5 +1,13 @@
 """Token arrays from the tokenize stage as Lightning data: random training windows,
-whole sequences for validation and test."""
+whole sequences for validation and test.
+
+Three views of a token sequence, one per kind of network:
+
+* :class:`EventSequenceDataset` -- encoder features in, next event out (MelodyRNN);
+* :class:`TokenSequenceDataset` -- token ids in after a start token (Transformer LMs);
+* :class:`AccompanimentDataset` -- a step-major voice grid split into the melody (source)
+  and the accompaniment parts (target) for an encoder-decoder.
+"""
 
 from __future__ import annotations
 
@@ -56,35 +64,126 @@ class EventSequenceDataset(Dataset):
                 "labels": torch.from_numpy(labels[1:].astype(np.int64))}
 
 
+class _Windows:
+    """Which slice of which sequence each item is: one random window per sequence while
+    training (``random=True``), else every consecutive window (evaluation of models whose
+    memory grows with length), or whole sequences when ``window`` is None."""
+
+    def __init__(self, lengths: list[int], window: int | None, random: bool, seed: int) -> None:
+        self.lengths, self.window, self.random = lengths, window, random
+        self.rng = np.random.default_rng(seed)
+        self.items = [(i, 0) for i in range(len(lengths))]
+        if window is not None and not random:
+            self.items = [(i, a) for i, n in enumerate(lengths) for a in range(0, max(n, 1), window)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def span(self, k: int) -> tuple[int, int, int]:
+        """(sequence, start, stop) of item ``k``."""
+        i, a = self.items[k]
+        n = self.lengths[i]
+        if self.window is None:
+            return i, 0, n
+        if self.random and n > self.window:
+            a = int(self.rng.integers(0, n - self.window + 1))
+        return i, a, min(a + self.window, n)
+
+
+class TokenSequenceDataset(Dataset):
+    """(inputs, labels) of token ids: ``labels`` are the tokens, ``inputs`` the same shifted
+    right behind a start token ``bos``, so every token is predicted.
+
+    ``window`` tokens per item: a random one per sequence for training, else consecutive
+    windows covering each sequence once (a window after the first sees the token before it
+    as its first input, not ``bos``).
+    """
+
+    def __init__(self, sequences: list[np.ndarray], bos: int, window: int | None, seed: int = 0,
+                 random: bool = True) -> None:
+        self.sequences = [np.concatenate([[bos], s]).astype(np.int64) for s in sequences if len(s) >= 1]
+        self.windows = _Windows([len(s) - 1 for s in self.sequences], window, random, seed)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        i, a, b = self.windows.span(k)
+        seq = torch.from_numpy(self.sequences[i][a:b + 1])
+        return {"inputs": seq[:-1], "labels": seq[1:]}
+
+
+class AccompanimentDataset(Dataset):
+    """Step-major voice grids (melody, part 1, .., part P per step) as encoder-decoder
+    items: ``source`` the melody steps, ``labels`` the parts step-major, ``inputs`` the
+    labels after a start token. ``window`` is in steps, chosen as for
+    :class:`TokenSequenceDataset`; each window is a self-contained item."""
+
+    def __init__(self, sequences: list[np.ndarray], num_parts: int, bos: int, window: int | None,
+                 seed: int = 0, random: bool = True) -> None:
+        voices = num_parts + 1
+        self.grids = [s.reshape(-1, voices).astype(np.int64) for s in sequences if len(s) >= voices]
+        self.bos = bos
+        self.windows = _Windows([len(g) for g in self.grids], window, random, seed)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        i, a, b = self.windows.span(k)
+        grid = self.grids[i][a:b]
+        target = torch.from_numpy(grid[:, 1:].reshape(-1))
+        return {"source": torch.from_numpy(grid[:, 0].copy()),
+                "inputs": torch.cat([torch.tensor([self.bos]), target[:-1]]), "labels": target}
+
+
+def make_dataset(net: Any, encoding: Any, sequences: list[np.ndarray], window: int | None,
+                 seed: int = 0, train: bool = True) -> Dataset:
+    """The view of ``sequences`` that ``net`` trains on (see the module docstring): random
+    ``window``-long crops for training; for evaluation whole sequences (RNNs) or every
+    consecutive ``window`` (Transformers, whose attention memory is quadratic in length)."""
+    if getattr(net, "num_parts", None):
+        return AccompanimentDataset(sequences, net.num_parts, net.bos, window, seed, random=train)
+    if getattr(net, "token_inputs", False):
+        return TokenSequenceDataset(sequences, net.bos, window, seed, random=train)
+    return EventSequenceDataset(sequences, encoding, window if train else None, seed)
+
+
 def pad_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest item; padded labels are IGNORE."""
-    T = max(len(it["labels"]) for it in items)
-    F = items[0]["inputs"].shape[1]
-    inputs = torch.zeros(len(items), T, F)
-    labels = torch.full((len(items), T), IGNORE, dtype=torch.long)
-    for b, it in enumerate(items):
-        n = len(it["labels"])
-        inputs[b, :n] = it["inputs"]
-        labels[b, :n] = it["labels"]
-    return {"inputs": inputs, "labels": labels}
+    """Right-pad every field to its longest item: labels with IGNORE, inputs and source
+    with 0; ``source_mask`` marks the real source steps."""
+    batch = {}
+    for key in items[0]:
+        rows = [it[key] for it in items]
+        T = max(len(r) for r in rows)
+        fill = IGNORE if key == "labels" else 0
+        out = torch.full((len(rows), T, *rows[0].shape[1:]), fill, dtype=rows[0].dtype)
+        for b, r in enumerate(rows):
+            out[b, :len(r)] = r
+        batch[key] = out
+        if key == "source":
+            batch["source_mask"] = torch.arange(T)[None, :] < torch.tensor([len(r) for r in rows])[:, None]
+    return batch
 
 
 class EventDataModule(L.LightningDataModule):
+    """Train/valid/test loaders over one processed folder, in the view ``net`` needs."""
+
     def __init__(self, folder: Path, encoding: Any, batch_size: int, seq_len: int,
-                 eval_batch_size: int = 32, seed: int = 0) -> None:
+                 eval_batch_size: int = 32, seed: int = 0, net: Any = None) -> None:
         super().__init__()
-        self.folder, self.encoding = Path(folder), encoding
+        self.folder, self.encoding, self.net = Path(folder), encoding, net
         self.batch_size, self.seq_len, self.eval_batch_size, self.seed = (
             batch_size, seq_len, eval_batch_size, seed)
 
-    def dataset(self, split: str) -> EventSequenceDataset:
-        window = self.seq_len if split == "train" else None
-        return EventSequenceDataset(load_split(self.folder, split), self.encoding, window, self.seed)
+    def dataset(self, split: str) -> Dataset:
+        return make_dataset(self.net, self.encoding, load_split(self.folder, split), self.seq_len,
+                            self.seed, train=split == "train")
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(split)
         if len(ds) == 0:
-            raise ValueError(f"{self.folder}/{split}.npz has no sequences of 2+ steps; "
+            raise ValueError(f"{self.folder}/{split}.npz has no usable sequences; "
                              "the corpus is too small for this split")
         bs = self.batch_size if split == "train" else self.eval_batch_size
         return DataLoader(ds, batch_size=bs, shuffle=shuffle, collate_fn=pad_collate,

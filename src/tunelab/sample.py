@@ -1,6 +1,10 @@
-"""The sample stage (`tunelab sample`, alias `generate`): melodies from a trained MelodyRNN.
+"""The sample stage (`tunelab sample`, alias `generate`): MIDI from a trained model.
 
-Generation follows Magenta's melody_rnn generator: the primer is squashed into the
+Token models (Music Transformer and its baseline) generate from a start token, or continue
+a primer MIDI file (``sample.primer_midi``), with temperature, top-k and top-p and a
+key/value cache; the tokens decode through the model's encoding to MIDI.
+
+MelodyRNN generation follows Magenta's melody_rnn generator: the primer is squashed into the
 model's range and key, the model's state is kept from step to step (the primer is fed
 once, then one input row per new event), beam search picks among sampled branches, and
 the result is transposed back to the primer's key.
@@ -22,11 +26,12 @@ from tunelab.checkpoint import load_trained
 from tunelab.config import ConfigError
 from tunelab.corpora.download import atomic_dir
 from tunelab.models.components.beam_search import beam_search
+from tunelab.models.components.sampling import generate
 from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF
 from tunelab.music.melody import Melody, extract_melodies
 from tunelab.music.midi_io import CorruptMidiError, read_midi, write_midi
 from tunelab.paths import samples_dir
-from tunelab.tokenize import MELODY_RANGE, prepare_melody
+from tunelab.tokenize import MELODY_ENCODINGS, MELODY_RANGE, decode_to_score, prepare_melody
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +127,54 @@ def total_steps(cfg: DictConfig, steps_per_bar: int) -> int:
     return cfg.sample.num_bars * steps_per_bar if cfg.sample.num_bars else cfg.sample.num_steps
 
 
+def primer_tokens(cfg: DictConfig, encoding: Any, name: str) -> np.ndarray:
+    """Token ids a token model continues: melody encodings as :func:`primer_melody`, a
+    performance from ``sample.primer_midi`` (all its tracks), else none (from scratch).
+
+    Raises:
+        ConfigError: the primer file is unreadable, or a primer MIDI for a grid encoding.
+    """
+    if name in MELODY_ENCODINGS:
+        return np.asarray(encoding.encode(primer_melody(cfg, name, 4 * cfg.corpus.steps_per_quarter).events))
+    if not cfg.sample.primer_midi:
+        return np.zeros(0, dtype=np.int64)
+    path = Path(cfg.sample.primer_midi)
+    if name != "performance":
+        raise ConfigError(f"sample.primer_midi={path}: priming a {name} model from MIDI is not "
+                          "supported; use a performance or melody model")
+    try:
+        return np.asarray(encoding.encode(read_midi(path, cfg.corpus.steps_per_quarter)))
+    except (CorruptMidiError, OSError) as e:
+        raise ConfigError(f"sample.primer_midi={path}: {e}") from None
+
+
+def sample_tokens(cfg: DictConfig, net: torch.nn.Module, encoding: Any, name: str) -> list[Path]:
+    """Generate ``sample.num_outputs`` pieces of ``sample.num_tokens`` new tokens in one
+    batch; the primer's tokens are kept verbatim at the start of each."""
+    s = cfg.sample
+    primer = primer_tokens(cfg, encoding, name)
+    prompt = torch.tensor([[net.bos, *primer.tolist()]]).repeat(s.num_outputs, 1)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log.info("generating %d x %d tokens after a %d-token primer", s.num_outputs, s.num_tokens, len(primer))
+    tokens = generate(net, prompt, s.num_tokens, new_cache=net.new_cache, temperature=s.temperature,
+                      top_k=s.top_k, top_p=s.top_p, greedy=s.greedy, generator=gen, progress=True)
+    written = []
+    with atomic_dir(samples_dir(cfg)) as out:
+        for i, row in enumerate(tokens[:, 1:].numpy()):
+            score = decode_to_score(name, encoding, row, f"{cfg.model.name}-{cfg.corpus.name}-{i:02d}")
+            written.append(write_midi(score, out / f"sample_{i:02d}.mid"))
+    return [samples_dir(cfg) / p.name for p in written]
+
+
 def sample(cfg: DictConfig) -> list[Path]:
     """Write ``sample.num_outputs`` MIDI files to samples/{model}-{corpus}/."""
     net, encoding, name = load_trained(cfg)
+    if cfg.model.family == "accompaniment":
+        from tunelab.accompany import sample_accompaniments
+
+        return sample_accompaniments(cfg, net, encoding)
+    if getattr(net, "token_inputs", False):
+        return sample_tokens(cfg, net, encoding, name)
     spb = 4 * cfg.corpus.steps_per_quarter  # generated melodies are in 4/4
     primer = primer_melody(cfg, name, spb)
     num_steps = total_steps(cfg, spb)

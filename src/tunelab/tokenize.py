@@ -8,7 +8,7 @@ concatenated int16 labels, ``offsets`` (n+1,), ``ids``), ``vocab.json`` and
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ SPLITS = ("train", "valid", "test")
 MELODY_RANGE = {"melody_onehot": (48, 84), "melody_mono": (0, 128), "lookback": (48, 84),
                 "key_melody": (48, 84)}
 MELODY_ENCODINGS = tuple(MELODY_RANGE)
-ENCODINGS = (*MELODY_ENCODINGS, "performance", "voice_grid")
+ENCODINGS = (*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events")
 
 
 def prepare_melody(melody: Melody, encoding: str, transpose_to_key: int | None) -> Melody:
@@ -34,8 +34,14 @@ def prepare_melody(melody: Melody, encoding: str, transpose_to_key: int | None) 
     return squash(melody, lo, hi, None if encoding == "melody_mono" else transpose_to_key)
 
 
-def build_encoding(name: str) -> Any:
-    """The encoding object for a name in ENCODINGS (default Magenta sizes)."""
+def build_encoding(name: str, voices: Sequence[str] | None = None) -> Any:
+    """The encoding object for a name in ENCODINGS (default Magenta sizes).
+
+    Args:
+        name: One of ENCODINGS.
+        voices: The voice_events columns, melody first (:func:`accompaniment_voices`);
+            None means SATB. Other encodings ignore it.
+    """
     from tunelab import encodings as enc
 
     builders: dict[str, Callable[[], Any]] = {
@@ -45,10 +51,49 @@ def build_encoding(name: str) -> Any:
         "key_melody": enc.KeyMelodyEncoding,
         "performance": enc.PerformanceEncoding,
         "voice_grid": enc.VoiceGridEncoding,
+        "voice_events": lambda: enc.VoiceEventsEncoding(SATB if voices is None else voices),
     }
     if name not in builders:
         raise KeyError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
     return builders[name]()
+
+
+def accompaniment_voices(cfg: DictConfig) -> tuple[str, ...]:
+    """The corpus's melody track then its accompaniment parts, as voice_events columns.
+
+    Raises:
+        ValueError: the corpus sets no ``accompaniment``.
+    """
+    acc = cfg.corpus.get("accompaniment")
+    if acc is None:
+        raise ValueError(f"corpus.{cfg.corpus.name}.accompaniment is null: the voice_events "
+                         "encoding needs {melody: <track>, parts: [<track>, ...]}")
+    return (acc.melody, *acc.parts)
+
+
+def encoding_for(cfg: DictConfig, name: str) -> Any:
+    """:func:`build_encoding` with the corpus's voices where the encoding needs them."""
+    return build_encoding(name, accompaniment_voices(cfg) if name == "voice_events" else None)
+
+
+def decode_to_score(name: str, encoding: Any, labels: Sequence[int] | np.ndarray,
+                    score_id: str = "decoded") -> Any:
+    """The :class:`~tunelab.music.score.Score` of token ids of encoding ``name``, for MIDI
+    files and metrics. An incomplete last row of a voice grid is dropped."""
+    from tunelab import encodings as enc
+
+    labels = np.asarray(labels, dtype=np.int64)
+    if name in MELODY_ENCODINGS:
+        events = tuple(int(e) for e in encoding.decode(labels))
+        return Melody(events, piece_id=score_id).to_score()
+    if name == "performance":
+        return encoding.decode(labels, score_id=score_id)
+    if name == "voice_grid":
+        rows = len(labels) // encoding.num_voices * encoding.num_voices
+        return enc.grid_to_score(encoding.decode(labels[:rows]), score_id=score_id)
+    if name == "voice_events":
+        return enc.voice_events_to_score(encoding.decode(labels), encoding.voices, score_id=score_id)
+    raise KeyError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
 
 
 def _items(cfg: DictConfig, name: str) -> list[tuple[str, str, Any, Any]]:
@@ -70,10 +115,12 @@ def _items(cfg: DictConfig, name: str) -> list[tuple[str, str, Any, Any]]:
     scores = load_scores(src / "scores.jsonl.gz")
     if name == "performance":
         return [(s.id, s.meta["split"], s, enc.to_performance_grid(s)) for s in scores]
+    voices = accompaniment_voices(cfg) if name == "voice_events" else SATB
+    to_grid = enc.score_to_voice_events if name == "voice_events" else enc.score_to_grid
     items = []
-    for s in scores:  # voice_grid: four-part scores only
-        if {t.name for t in s.tracks} >= set(SATB):
-            grid = enc.score_to_grid(s)
+    for s in scores:  # scores with every voice only
+        if {t.name for t in s.tracks} >= set(voices):
+            grid = to_grid(s, voices)
             items.append((s.id, s.meta["split"], grid, grid))
     return items
 
@@ -88,7 +135,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def tokenize(cfg: DictConfig, name: str) -> dict:
     """Encode one corpus with one encoding; count round-trip failures."""
-    encoding = build_encoding(name)
+    encoding = encoding_for(cfg, name)
     items = _items(cfg, name)
     if not items:
         raise ValueError(f"corpus {cfg.corpus.name} has nothing the {name} encoding applies to")

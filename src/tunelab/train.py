@@ -17,7 +17,7 @@ from tunelab.corpora.download import atomic_dir, write_json_atomic
 from tunelab.datamodule import EventDataModule
 from tunelab.models.lm_module import EventLMModule
 from tunelab.paths import model_dir, processed_dir, run_name
-from tunelab.tokenize import build_encoding
+from tunelab.tokenize import MELODY_ENCODINGS, encoding_for
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +37,32 @@ def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
 
 
 def build_module(cfg: DictConfig, encoding) -> EventLMModule:
+    if cfg.model.family == "accompaniment" and not cfg.corpus.get("accompaniment"):
+        raise ConfigError(f"corpus.{cfg.corpus.name}.accompaniment is null: this corpus has no "
+                          "melody and accompaniment voices; use corpus=bach or corpus=jazz")
     net = instantiate(cfg.model.net)
-    if net.input_size != encoding.input_size or net.num_classes != len(encoding.vocab):
+    if getattr(net, "token_inputs", False):
+        if net.num_classes != len(encoding.vocab):
+            raise ConfigError(f"model.net.num_classes={net.num_classes} but encoding "
+                              f"{cfg.model.encoding} has {len(encoding.vocab)} tokens")
+    elif net.input_size != encoding.input_size or net.num_classes != len(encoding.vocab):
         raise ConfigError(
             f"model.net: input_size={net.input_size}, num_classes={net.num_classes} but encoding "
             f"{cfg.model.encoding} has {encoding.input_size} inputs and {len(encoding.vocab)} classes")
-    # Magenta's "no event" accuracy counts the label of NO_EVENT (0, except key-melody's).
-    no_event = getattr(encoding, "default_event_label", 0)
-    return EventLMModule(net, instantiate(cfg.model.optimizer), no_event_label=no_event)
+    # Magenta's "no event" accuracy counts the label of NO_EVENT (0, except key-melody's);
+    # it means nothing for other encodings.
+    no_event = getattr(encoding, "default_event_label", 0) if cfg.model.encoding in MELODY_ENCODINGS else None
+    return EventLMModule(net, instantiate(cfg.model.optimizer), no_event_label=no_event,
+                         warmup_steps=cfg.model.get("warmup_steps", 0))
 
 
 def train(cfg: DictConfig) -> dict:
     """Train, then write models/{model}-{corpus}/ (checkpoint, config, metrics) whole."""
     L.seed_everything(cfg.seed, workers=True)
-    encoding = build_encoding(cfg.model.encoding)
-    data = EventDataModule(processed_dir(cfg), encoding, cfg.model.batch_size, cfg.model.seq_len,
-                           seed=cfg.seed)
+    encoding = encoding_for(cfg, cfg.model.encoding)
     module = build_module(cfg, encoding)
+    data = EventDataModule(processed_dir(cfg), encoding, cfg.model.batch_size, cfg.model.seq_len,
+                           seed=cfg.seed, net=module.net)
     with atomic_dir(model_dir(cfg)) as out:
         loggers = make_loggers(cfg, out)
         trainer = L.Trainer(

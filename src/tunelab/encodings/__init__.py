@@ -1,4 +1,4 @@
-"""Reversible token encodings of melodies, performances and voice grids (note-seq faithful)."""
+"""Reversible token encodings of melodies, performances, voice grids and voice events (note-seq faithful)."""
 
 from tunelab.encodings.key_melody import KeyMelodyEncoding
 from tunelab.encodings.lookback import LookbackMelodyEncoding
@@ -12,6 +12,11 @@ from tunelab.encodings.performance import (
     to_performance_grid,
 )
 from tunelab.encodings.vocab import Encoding, Vocab
+from tunelab.encodings.voice_events import (
+    VoiceEventsEncoding,
+    score_to_voice_events,
+    voice_events_to_score,
+)
 from tunelab.encodings.voice_grid import VoiceGridEncoding, grid_to_score, score_to_grid
 
 __all__ = [
@@ -22,11 +27,14 @@ __all__ = [
     "PerformanceEncoding",
     "PerformanceEvent",
     "Vocab",
+    "VoiceEventsEncoding",
     "VoiceGridEncoding",
     "count_fifo_repairs",
     "events_to_score",
     "grid_to_score",
     "score_to_events",
     "score_to_grid",
+    "score_to_voice_events",
     "to_performance_grid",
+    "voice_events_to_score",
 ]

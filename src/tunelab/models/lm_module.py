@@ -1,8 +1,10 @@
-"""LightningModule for next-event language models (MelodyRNN today; any family that maps
-(inputs, labels) batches to logits)."""
+"""LightningModule for next-event language models: any network that maps a batch's
+fields other than ``labels`` (``inputs``, and ``source``/``source_mask`` for an
+encoder-decoder) to logits -- MelodyRNN, Music Transformer."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -21,17 +23,18 @@ class EventLMModule(L.LightningModule):
     """
 
     def __init__(self, net: nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
-                 no_event_label: int | None = 0) -> None:
+                 no_event_label: int | None = 0, warmup_steps: int = 0) -> None:
         super().__init__()
         self.net = net
         self.optimizer_factory = optimizer
         self.no_event_label = no_event_label
+        self.warmup_steps = warmup_steps
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.net(inputs)[0]
+    def forward(self, batch: dict) -> torch.Tensor:
+        return net_logits(self.net, batch)
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
-        logits = self(batch["inputs"])  # (B, T, C)
+        logits = self(batch)  # (B, T, C)
         labels = batch["labels"]  # (B, T)
         loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
         mask = labels != IGNORE
@@ -56,14 +59,34 @@ class EventLMModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if not self.warmup_steps:
+            return optimizer
+        # Transformers: linear warm-up, then cosine decay to 10% by the last step (nanoGPT).
+        total = max(self.trainer.max_steps, self.warmup_steps + 1)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: warmup_cosine(s, self.warmup_steps, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
+    """Learning-rate factor: linear 0 -> 1 over ``warmup`` steps, cosine 1 -> ``floor`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def net_logits(net: nn.Module, batch: dict) -> torch.Tensor:
+    """Logits (B, T, C) of ``net`` on a collated batch (every field but the labels)."""
+    return net(**{k: v for k, v in batch.items() if k != "labels"})[0]
 
 
 @torch.no_grad()
 def summed_nll(net: nn.Module, batch: dict) -> tuple[float, int]:
     """Summed NLL in nats of ``net`` over a batch's non-padding steps, and their number."""
-    logits = net(batch["inputs"])[0]
+    logits = net_logits(net, batch)
     labels = batch["labels"]
     total = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
     return float(total), int((labels != IGNORE).sum())
