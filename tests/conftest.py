@@ -17,15 +17,19 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-def tiny_overrides(tmp_path: Path) -> list[str]:
-    """Real config, tiny: tmp outputs, CSV logging, a few CPU steps."""
+TINY_TRANSFORMER = ("model.net.d_model=32", "model.net.d_ff=64", "model.net.num_heads=2")
+
+
+def tiny_overrides(tmp_path: Path, net: tuple[str, ...] = ("model.net.hidden_size=16",)) -> list[str]:
+    """Real config, tiny: tmp outputs, CSV logging, a few CPU steps; ``net`` shrinks the
+    model (the default fits MelodyRNN, :data:`TINY_TRANSFORMER` the Transformers)."""
     return [
         f"paths.data={tmp_path}/data", f"paths.models={tmp_path}/models",
         f"paths.samples={tmp_path}/samples", f"paths.reports={tmp_path}/reports",
         f"paths.logs={tmp_path}/logs", "logger=csv", "trainer.max_steps=4",
         "trainer.val_check_interval=2", "trainer.log_every_n_steps=1", "model.batch_size=8",
-        "model.seq_len=32", "model.net.hidden_size=16", "sample.num_outputs=2",
-        "sample.num_steps=32",
+        "model.seq_len=32", *net, "sample.num_outputs=2", "sample.num_steps=32",
+        "sample.num_tokens=48",
     ]
 
 

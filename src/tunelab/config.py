@@ -114,6 +114,9 @@ def validate(cfg: DictConfig) -> None:
              f"choose one of {', '.join(ENCODINGS)}")
     for enc in cfg.pipeline.encodings:
         _require(enc in ENCODINGS, "pipeline.encodings", enc, f"choose from {', '.join(ENCODINGS)}")
+    if cfg.model.get("family") == "accompaniment":
+        _require(cfg.corpus.get("accompaniment") is not None, f"corpus.{cfg.corpus.name}.accompaniment",
+                 None, "this corpus names no melody and accompaniment voices; use corpus=bach, jazz or jsb")
     _require(cfg.logger.kind in ("wandb", "csv"), "logger.kind", cfg.logger.kind, "choose wandb or csv")
     if cfg.corpus.kind == "midi_dir":
         path = OmegaConf.select(cfg, "corpus.path", throw_on_missing=False, default=None)

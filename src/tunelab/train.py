@@ -37,9 +37,6 @@ def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
 
 
 def build_module(cfg: DictConfig, encoding) -> EventLMModule:
-    if cfg.model.family == "accompaniment" and not cfg.corpus.get("accompaniment"):
-        raise ConfigError(f"corpus.{cfg.corpus.name}.accompaniment is null: this corpus has no "
-                          "melody and accompaniment voices; use corpus=bach or corpus=jazz")
     net = instantiate(cfg.model.net)
     if getattr(net, "token_inputs", False):
         if net.num_classes != len(encoding.vocab):

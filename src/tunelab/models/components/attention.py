@@ -93,7 +93,8 @@ def relative_logits_naive(q: torch.Tensor, emb: torch.Tensor, causal: bool = Tru
     """Shaw et al. (2018): materialize R (L, L, D) of per-pair embeddings; the reference
     the skewed logits are tested against (and the memory baseline of the benchmark)."""
     L = q.shape[2]
-    i, j = torch.arange(L)[:, None], torch.arange(L)[None, :]
+    pos = torch.arange(L, device=q.device)
+    i, j = pos[:, None], pos[None, :]
     if causal:
         M = emb.shape[1]
         idx = M - 1 - (i - j).clamp(0, M - 1)
