@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import math
 import os
-import platform
 import statistics
 import time
 from collections.abc import Iterator, Sequence
@@ -43,7 +42,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from common import write_result
+from common import finish, machine_info, sync, time_steps
 from tunelab.config import load_config
 from tunelab.datamodule import EventSequenceDataset, pad_collate
 from tunelab.models.lm_module import IGNORE
@@ -69,11 +68,6 @@ class Variant:
 def load_variant(name: str) -> Variant:
     cfg = load_config([f"model={name}"])
     return Variant(name, cfg, build_encoding(cfg.model.encoding))
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # --- training --------------------------------------------------------------------------------
@@ -124,14 +118,7 @@ class TrainBench:
 
     def timed(self, steps: int, warmup: int) -> float:
         """Seconds for ``steps`` steps after ``warmup`` untimed ones."""
-        for _ in range(warmup):
-            self.step()
-        sync(self.device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        sync(self.device)
-        return time.perf_counter() - t0
+        return time_steps(self.step, steps, warmup, self.device)
 
 
 # --- sampling --------------------------------------------------------------------------------
@@ -224,36 +211,6 @@ def first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
 
 
 # --- report ----------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device: torch.device) -> dict:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 0
-    info = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "usable_cores": cores,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "loadavg_start": list(os.getloadavg()),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def summarize_train(benches: dict[str, TrainBench], runs: dict[str, list[float]],
@@ -427,11 +384,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
               f"network's forward (the rest: features, decode, sampling)")
         print(format_sample(result["sample"]))
     bad = [n for n, s in result.get("sample", {}).items() if not s["greedy_same"]]
-    result["ok"] = not bad
-    if bad:
-        print(f"FAIL: greedy kept-state and recompute sampling differ for {', '.join(bad)}")
-    write_result(args.out, result)
-    return result
+    return finish(result, bad, "greedy kept-state and recompute sampling differ", args.out)
 
 
 if __name__ == "__main__":

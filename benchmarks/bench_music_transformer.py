@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import resource
 import statistics
 import time
@@ -47,7 +46,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from common import write_result
+from common import finish, machine_info, sync, time_steps
 from tunelab.models.components.attention import relative_logits_causal, relative_logits_naive
 from tunelab.models.components.sampling import generate
 from tunelab.models.components.transformer import TransformerLM
@@ -75,11 +74,6 @@ CPU_SIZE = Size(d_model=128, num_layers=3, num_heads=4, d_ff=512, max_relative_p
                 seq_len=256)
 CUDA_SIZE = Size(d_model=512, num_layers=6, num_heads=8, d_ff=2048, max_relative_position=1024, batch=16,
                  seq_len=1024)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # --- live tensor memory ------------------------------------------------------------------------
@@ -290,14 +284,8 @@ class TrainBench:
         self.opt.step()
 
     def timed(self, steps: int, warmup: int) -> float:
-        for _ in range(warmup):
-            self.step()
-        sync(self.device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        sync(self.device)
-        return time.perf_counter() - t0
+        """Seconds for ``steps`` steps after ``warmup`` untimed ones."""
+        return time_steps(self.step, steps, warmup, self.device)
 
 
 def run_train(args: argparse.Namespace, device: torch.device) -> dict[str, dict[str, Any]]:
@@ -329,30 +317,6 @@ def run_train(args: argparse.Namespace, device: torch.device) -> dict[str, dict[
 
 
 # --- report ------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device: torch.device) -> dict[str, Any]:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 0
-    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
-                            "cpu": cpu_model(), "usable_cores": cores, "torch": torch.__version__,
-                            "torch_threads": torch.get_num_threads(), "device": str(device),
-                            "loadavg_start": list(os.getloadavg())}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def format_memory(rows: list[dict[str, Any]], cuda: bool) -> str:
@@ -478,11 +442,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
               + ("; bf16 autocast" if device.type == "cuda" else ""))
         print(format_train(result["train"]))
     bad = [p for p, s in result.get("sample", {}).items() if s.get("same_tokens") is False]
-    result["ok"] = not bad
-    if bad:
-        print(f"FAIL: cached and recomputed sampling drew different tokens for {', '.join(bad)}")
-    write_result(args.out, result)
-    return result
+    return finish(result, bad, "cached and recomputed sampling drew different tokens", args.out)
 
 
 if __name__ == "__main__":
