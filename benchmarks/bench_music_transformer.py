@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from common import finish, machine_info, sync, time_steps
+from common import cache_vs_recompute, finish, machine_info, set_threads, sync, time_steps
 from tunelab.models.components.attention import relative_logits_causal, relative_logits_naive
 from tunelab.models.components.sampling import generate
 from tunelab.models.components.transformer import TransformerLM
@@ -54,7 +54,6 @@ from tunelab.models.components.transformer import TransformerLM
 NUM_CLASSES = 388  # performance encoding
 POSITIONS = ("relative", "absolute")
 MB = 1e6
-BUSY = 0.5  # load average above which the CPU counts as shared
 PAPER_NOTE = ("paper (Huang et al. 2019, sec. 3.4.1), L=2048, D=512 per layer: naive 8.5 GB "
               "(L*L*D floats) -> 4.2 MB with skewing (E_r: L*D floats; the L*L logits not counted)")
 
@@ -237,22 +236,10 @@ def run_sample(args: argparse.Namespace, device: torch.device) -> dict[str, dict
         model = build_model(CPU_SIZE, position, args.seed, device).eval()
         sample_once(model, 8, True, args.seed, device)  # warm-up
         sample_once(model, 8, False, args.seed, device)
-        cache_s, cache_tokens = [], None
-        for _ in range(args.repeat):
-            s, cache_tokens = sample_once(model, n, True, args.seed, device)
-            cache_s.append(s)
-        rec: dict[str, Any] = {"cache_tokens": n, "cache_repeat_s": cache_s,
-                               "cache_tokens_per_s": n / statistics.median(cache_s)}
-        print(f"  sample {position}: cache {rec['cache_tokens_per_s']:.1f} tokens/s ({n} tokens)", flush=True)
-        if k > 0:
-            s, tokens = sample_once(model, k, False, args.seed, device)
-            diff = (tokens != cache_tokens[:k]).nonzero()
-            rec.update({"recompute_tokens": k, "recompute_s": s, "recompute_tokens_per_s": k / s,
-                        "same_tokens": diff.numel() == 0,
-                        "first_difference": int(diff[0]) if diff.numel() else None})
-            rec["cache_over_recompute"] = rec["cache_tokens_per_s"] / rec["recompute_tokens_per_s"]
-            print(f"  sample {position}: recompute {k / s:.1f} tokens/s ({k} tokens, {s:.1f} s), "
-                  f"same tokens: {rec['same_tokens']}", flush=True)
+        def run(tokens: int, cache: bool, m: TransformerLM = model) -> tuple[float, torch.Tensor]:
+            return sample_once(m, tokens, cache, args.seed, device)
+
+        rec = cache_vs_recompute(run, n, k, args.repeat, f"sample {position}")
         out[position] = rec
         del model
         gc.collect()
@@ -395,15 +382,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     device = torch.device(args.device)
-    busy = os.getloadavg()[0]
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    elif device.type == "cpu" and busy > BUSY and torch.get_num_threads() > 1:
-        # torch's OpenMP threads spin at barriers: with other processes on the cores, 2 threads
-        # made this machine's cached sampling ~100x and training ~7x slower than 1 thread.
-        print(f"load average {busy:.2f} > {BUSY}: other processes use the CPU, so torch runs 1 thread "
-              f"instead of {torch.get_num_threads()} (--threads N to choose)", flush=True)
-        torch.set_num_threads(1)
+    set_threads(args.threads, device)
     tracker_self_check()
     machine = machine_info(device)
     print(f"device {device}" + (f" ({machine['gpu']})" if "gpu" in machine else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,3 +73,43 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+BUSY = 0.5  # load average above which the CPU is shared with other work
+
+
+def set_threads(threads: int | None, device: torch.device) -> None:
+    """``--threads``, or 1 thread on a busy CPU: torch's OpenMP threads spin at barriers, and
+    with other processes on the cores its default of one thread per core made this
+    machine's cached sampling ~100x and training ~7x slower than 1 thread."""
+    busy = os.getloadavg()[0]
+    if threads:
+        torch.set_num_threads(threads)
+    elif device.type == "cpu" and busy > BUSY and torch.get_num_threads() > 1:
+        print(f"load average {busy:.2f} > {BUSY}: other processes use the CPU, so torch runs 1 thread "
+              f"instead of {torch.get_num_threads()} (--threads N to choose)", flush=True)
+        torch.set_num_threads(1)
+
+
+def cache_vs_recompute(run: Callable[[int, bool], tuple[float, Any]], n: int, k: int, repeat: int,
+                       label: str) -> dict[str, Any]:
+    """Tokens/s of ``run(tokens, use_cache) -> (seconds, tokens)`` with the KV cache (median of
+    ``repeat``, ``n`` tokens) and by full recompute (once, ``k`` tokens), and whether both drew
+    the same tokens."""
+    cache_s, cache_tokens = [], None
+    for _ in range(repeat):
+        s, cache_tokens = run(n, True)
+        cache_s.append(s)
+    rec: dict[str, Any] = {"cache_tokens": n, "cache_repeat_s": cache_s,
+                           "cache_tokens_per_s": n / statistics.median(cache_s)}
+    print(f"  {label}: cache {rec['cache_tokens_per_s']:.1f} tokens/s ({n} tokens)", flush=True)
+    if k > 0:
+        s, tokens = run(k, False)
+        diff = (tokens != cache_tokens[:k]).nonzero()
+        rec.update({"recompute_tokens": k, "recompute_s": s, "recompute_tokens_per_s": k / s,
+                    "same_tokens": diff.numel() == 0,
+                    "first_difference": int(diff[0]) if diff.numel() else None})
+        rec["cache_over_recompute"] = rec["cache_tokens_per_s"] / rec["recompute_tokens_per_s"]
+        print(f"  {label}: recompute {k / s:.1f} tokens/s ({k} tokens, {s:.1f} s), "
+              f"same tokens: {rec['same_tokens']}", flush=True)
+    return rec

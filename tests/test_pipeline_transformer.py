@@ -111,3 +111,28 @@ def test_bad_sampling_values_are_config_errors(run, capsys):
     _, base = run
     assert main(["sample", *base, "model=music_transformer", "corpus=children", "sample.top_p=1.5"]) == 2
     assert "sample.top_p" in capsys.readouterr().err
+
+
+def test_musenet_joint_model_generates_each_style(run, tmp_path, capsys):
+    tmp, base = run
+    joint = [*base, "model=musenet", "styles=[children,jsb]", "model.seq_len=48", "model.net.max_len=128",
+             "sample.num_tokens=40"]
+    for corpus in ("children", "jsb"):
+        assert main(["tokenize", *joint, f"corpus={corpus}"]) == 0
+    for verb in ("train", "sample", "evaluate"):
+        assert main([verb, *joint]) == 0, verb
+    metrics = json.loads((tmp / "reports/metrics/musenet-joint.json").read_text())
+    assert set(metrics["styles"]) == {"children", "jsb"} and metrics["test"]["nll_per_step"] > 0
+    assert metrics["style_classifier"]["test"]["accuracy"] > 0.8  # real pieces are told apart
+    assert set(metrics["style_adherence"]["per_style"]) == {"children", "jsb"}
+    names = sorted(p.name for p in (tmp / "samples/musenet-joint").glob("*.mid"))
+    assert names == ["children_00.mid", "children_01.mid", "jsb_00.mid", "jsb_01.mid"]
+
+    out = [*joint, "style=jsb", "instruments=[strings,bass]", f"paths.samples={tmp_path}"]
+    assert main(["generate", *out]) == 0
+    for path in (tmp_path / "musenet-joint").glob("*.mid"):  # only the asked-for instruments play
+        assert {i.program for i in pretty_midi.PrettyMIDI(str(path)).instruments} <= {40, 32}
+    assert main(["generate", *joint, "style=bach"]) == 2
+    assert "style=bach" in capsys.readouterr().err
+    assert main(["generate", *joint, "style=jsb", "instruments=[kazoo]"]) == 2
+    assert "kazoo" in capsys.readouterr().err

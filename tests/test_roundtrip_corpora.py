@@ -14,9 +14,9 @@ from tunelab.extract import download, extract
 from tunelab.tokenize import MELODY_ENCODINGS, tokenize
 
 CASES = {
-    "children": [*MELODY_ENCODINGS, "performance"],
-    "bach": [*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events"],
-    "jazz": [*MELODY_ENCODINGS, "performance", "voice_events"],
+    "children": [*MELODY_ENCODINGS, "performance", "musenet"],
+    "bach": [*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events", "musenet"],
+    "jazz": [*MELODY_ENCODINGS, "performance", "voice_events", "musenet"],
     "jsb": ["voice_grid", "voice_events", "melody_onehot", "melody_mono"],
 }
 

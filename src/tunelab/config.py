@@ -8,7 +8,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 CONF_ENV = "TUNELAB_CONF"
@@ -19,10 +19,12 @@ class ConfigError(ValueError):
     """A bad override or value; the message is one line naming the key."""
 
 
-def _vocab_size(encoding: str) -> int:
+def _vocab_size(encoding: str, styles: Any = None) -> int:
     from tunelab.tokenize import build_encoding
 
-    return len(build_encoding(encoding).vocab)
+    if styles is None:
+        return len(build_encoding(encoding).vocab)
+    return len(build_encoding(encoding, styles=list(styles)).vocab)
 
 
 # `num_classes: ${vocab_size:${model.encoding}}` sizes a token model to its encoding.
@@ -117,6 +119,10 @@ def validate(cfg: DictConfig) -> None:
     if cfg.model.get("family") == "accompaniment":
         _require(cfg.corpus.get("accompaniment") is not None, f"corpus.{cfg.corpus.name}.accompaniment",
                  None, "this corpus names no melody and accompaniment voices; use corpus=bach, jazz or jsb")
+    styles = cfg.get("styles")
+    _require(isinstance(styles, ListConfig | list) and len(styles) > 0
+             and all(isinstance(s, str) for s in styles) and len(set(styles)) == len(styles),
+             "styles", styles, "must be a non-empty list of unique style names, e.g. [bach, children, jazz]")
     _require(cfg.logger.kind in ("wandb", "csv"), "logger.kind", cfg.logger.kind, "choose wandb or csv")
     if cfg.corpus.kind == "midi_dir":
         path = OmegaConf.select(cfg, "corpus.path", throw_on_missing=False, default=None)
@@ -152,7 +158,7 @@ def params_snapshot(overrides: list[str] | None = None) -> dict:
     snap["models"] = {
         m: OmegaConf.to_container(load_config([*(overrides or []), f"model={m}"]).model, resolve=True)
         for m in dict.fromkeys([*cfg.pipeline.models, *cfg.pipeline.grid_models,
-                                *cfg.pipeline.accompaniment_models])
+                                *cfg.pipeline.accompaniment_models, "musenet"])
     }
     return snap
 

@@ -11,6 +11,7 @@ Three views of a token sequence, one per kind of network:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from tunelab.models.lm_module import IGNORE
 
 SPLITS = ("train", "valid", "test")
+# augment(tokens, rng) -> tokens of the same length (e.g. a transposed training window)
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def load_split(folder: Path, split: str) -> list[np.ndarray]:
@@ -100,16 +103,21 @@ class TokenSequenceDataset(Dataset):
     """
 
     def __init__(self, sequences: list[np.ndarray], bos: int, window: int | None, seed: int = 0,
-                 random: bool = True) -> None:
+                 random: bool = True, augment: Augment | None = None) -> None:
         self.sequences = [np.concatenate([[bos], s]).astype(np.int64) for s in sequences if len(s) >= 1]
         self.windows = _Windows([len(s) - 1 for s in self.sequences], window, random, seed)
+        self.augment = augment if random else None  # training windows only
+        self.rng = np.random.default_rng(seed + 1)
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, a, b = self.windows.span(k)
-        seq = torch.from_numpy(self.sequences[i][a:b + 1])
+        seq = self.sequences[i][a:b + 1]
+        if self.augment is not None:
+            seq = self.augment(seq, self.rng)
+        seq = torch.from_numpy(seq)
         return {"inputs": seq[:-1], "labels": seq[1:]}
 
 
@@ -138,14 +146,14 @@ class AccompanimentDataset(Dataset):
 
 
 def make_dataset(net: Any, encoding: Any, sequences: list[np.ndarray], window: int | None,
-                 seed: int = 0, train: bool = True) -> Dataset:
+                 seed: int = 0, train: bool = True, augment: Augment | None = None) -> Dataset:
     """The view of ``sequences`` that ``net`` trains on (see the module docstring): random
     ``window``-long crops for training; for evaluation whole sequences (RNNs) or every
     consecutive ``window`` (Transformers, whose attention memory is quadratic in length)."""
     if getattr(net, "num_parts", None):
         return AccompanimentDataset(sequences, net.num_parts, net.bos, window, seed, random=train)
     if getattr(net, "token_inputs", False):
-        return TokenSequenceDataset(sequences, net.bos, window, seed, random=train)
+        return TokenSequenceDataset(sequences, net.bos, window, seed, random=train, augment=augment)
     return EventSequenceDataset(sequences, encoding, window if train else None, seed)
 
 
@@ -169,16 +177,20 @@ def pad_collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
 class EventDataModule(L.LightningDataModule):
     """Train/valid/test loaders over one processed folder, in the view ``net`` needs."""
 
-    def __init__(self, folder: Path, encoding: Any, batch_size: int, seq_len: int,
-                 eval_batch_size: int = 32, seed: int = 0, net: Any = None) -> None:
+    def __init__(self, folder: Path | list[Path], encoding: Any, batch_size: int, seq_len: int,
+                 eval_batch_size: int = 32, seed: int = 0, net: Any = None,
+                 augment: Augment | None = None) -> None:
         super().__init__()
-        self.folder, self.encoding, self.net = Path(folder), encoding, net
+        self.folders = [Path(f) for f in (folder if isinstance(folder, list) else [folder])]
+        self.folder, self.encoding, self.net, self.augment = self.folders[0], encoding, net, augment
         self.batch_size, self.seq_len, self.eval_batch_size, self.seed = (
             batch_size, seq_len, eval_batch_size, seed)
 
     def dataset(self, split: str) -> Dataset:
-        return make_dataset(self.net, self.encoding, load_split(self.folder, split), self.seq_len,
-                            self.seed, train=split == "train")
+        """One split of every folder (a joint model reads several corpora)."""
+        sequences = [s for f in self.folders for s in load_split(f, split)]
+        return make_dataset(self.net, self.encoding, sequences, self.seq_len, self.seed,
+                            train=split == "train", augment=self.augment)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(split)

@@ -77,6 +77,10 @@ def ngram_baseline(folder: Path, vocab_size: int) -> dict[str, float]:
 def evaluate(cfg: DictConfig) -> dict:
     """Write reports/metrics/{model}-{corpus}.json for `dvc metrics show`."""
     net, encoding, name = load_trained(cfg)
+    if cfg.model.family == "musenet":
+        from tunelab.musenet import evaluate_musenet
+
+        return evaluate_musenet(cfg, net, encoding)
     folder = processed_dir(cfg, name)
     metrics: dict = {"encoding": name,
                      **{split: test_nll(net, load_split(folder, split), encoding, cfg.model.seq_len)

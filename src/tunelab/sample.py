@@ -30,10 +30,24 @@ from tunelab.models.components.sampling import generate
 from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF
 from tunelab.music.melody import Melody, extract_melodies
 from tunelab.music.midi_io import CorruptMidiError, read_midi, write_midi
+from tunelab.music.score import Score
 from tunelab.paths import samples_dir
 from tunelab.tokenize import MELODY_ENCODINGS, MELODY_RANGE, decode_to_score, prepare_melody
 
 log = logging.getLogger(__name__)
+
+
+def read_primer(cfg: DictConfig) -> Score:
+    """``sample.primer_midi`` as a score on the corpus grid.
+
+    Raises:
+        ConfigError: the file is missing or not readable MIDI.
+    """
+    path = Path(cfg.sample.primer_midi)
+    try:
+        return read_midi(path, cfg.corpus.steps_per_quarter)
+    except (CorruptMidiError, OSError) as e:
+        raise ConfigError(f"sample.primer_midi={path}: {e}") from None
 
 
 def primer_melody(cfg: DictConfig, encoding_name: str, steps_per_bar: int) -> Melody:
@@ -47,10 +61,7 @@ def primer_melody(cfg: DictConfig, encoding_name: str, steps_per_bar: int) -> Me
     lo, hi = MELODY_RANGE[encoding_name]
     if cfg.sample.primer_midi:
         path = Path(cfg.sample.primer_midi)
-        try:
-            score = read_midi(path, cfg.corpus.steps_per_quarter)
-        except (CorruptMidiError, OSError) as e:
-            raise ConfigError(f"sample.primer_midi={path}: {e}") from None
+        score = read_primer(cfg)
         mels, _ = extract_melodies(score, min_bars=0, min_unique_pitches=1, max_steps_truncate=None,
                                    ignore_polyphonic_notes=True)
         if not mels:
@@ -142,10 +153,7 @@ def primer_tokens(cfg: DictConfig, encoding: Any, name: str) -> np.ndarray:
     if name != "performance":
         raise ConfigError(f"sample.primer_midi={path}: priming a {name} model from MIDI is not "
                           "supported; use a performance or melody model")
-    try:
-        return np.asarray(encoding.encode(read_midi(path, cfg.corpus.steps_per_quarter)))
-    except (CorruptMidiError, OSError) as e:
-        raise ConfigError(f"sample.primer_midi={path}: {e}") from None
+    return np.asarray(encoding.encode(read_primer(cfg)))
 
 
 def sample_tokens(cfg: DictConfig, net: torch.nn.Module, encoding: Any, name: str) -> list[Path]:
@@ -169,6 +177,10 @@ def sample_tokens(cfg: DictConfig, net: torch.nn.Module, encoding: Any, name: st
 def sample(cfg: DictConfig) -> list[Path]:
     """Write ``sample.num_outputs`` MIDI files to samples/{model}-{corpus}/."""
     net, encoding, name = load_trained(cfg)
+    if cfg.model.family == "musenet":
+        from tunelab.musenet import sample_musenet
+
+        return sample_musenet(cfg, net, encoding)
     if cfg.model.family == "accompaniment":
         from tunelab.accompany import sample_accompaniments
 

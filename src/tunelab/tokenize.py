@@ -25,7 +25,7 @@ SPLITS = ("train", "valid", "test")
 MELODY_RANGE = {"melody_onehot": (48, 84), "melody_mono": (0, 128), "lookback": (48, 84),
                 "key_melody": (48, 84)}
 MELODY_ENCODINGS = tuple(MELODY_RANGE)
-ENCODINGS = (*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events")
+ENCODINGS = (*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events", "musenet")
 
 
 def prepare_melody(melody: Melody, encoding: str, transpose_to_key: int | None) -> Melody:
@@ -34,13 +34,16 @@ def prepare_melody(melody: Melody, encoding: str, transpose_to_key: int | None) 
     return squash(melody, lo, hi, None if encoding == "melody_mono" else transpose_to_key)
 
 
-def build_encoding(name: str, voices: Sequence[str] | None = None) -> Any:
+def build_encoding(name: str, voices: Sequence[str] | None = None,
+                   styles: Sequence[str] | None = None) -> Any:
     """The encoding object for a name in ENCODINGS (default Magenta sizes).
 
     Args:
         name: One of ENCODINGS.
         voices: The voice_events columns, melody first (:func:`accompaniment_voices`);
             None means SATB. Other encodings ignore it.
+        styles: The musenet style tokens (``cfg.styles``); required for musenet, whose
+            vocabulary size depends on them. Other encodings ignore it.
     """
     from tunelab import encodings as enc
 
@@ -52,10 +55,17 @@ def build_encoding(name: str, voices: Sequence[str] | None = None) -> Any:
         "performance": enc.PerformanceEncoding,
         "voice_grid": enc.VoiceGridEncoding,
         "voice_events": lambda: enc.VoiceEventsEncoding(SATB if voices is None else voices),
+        "musenet": lambda: enc.MuseNetEncoding(_require_styles(styles)),
     }
     if name not in builders:
         raise KeyError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
     return builders[name]()
+
+
+def _require_styles(styles: Sequence[str] | None) -> Sequence[str]:
+    if styles is None:
+        raise ValueError("the musenet encoding needs styles: build_encoding('musenet', styles=cfg.styles)")
+    return list(styles)
 
 
 def accompaniment_voices(cfg: DictConfig) -> tuple[str, ...]:
@@ -72,7 +82,10 @@ def accompaniment_voices(cfg: DictConfig) -> tuple[str, ...]:
 
 
 def encoding_for(cfg: DictConfig, name: str) -> Any:
-    """:func:`build_encoding` with the corpus's voices where the encoding needs them."""
+    """:func:`build_encoding` with the corpus's voices or the configured styles where the
+    encoding needs them."""
+    if name == "musenet":
+        return build_encoding(name, styles=list(cfg.styles))
     return build_encoding(name, accompaniment_voices(cfg) if name == "voice_events" else None)
 
 
@@ -86,7 +99,7 @@ def decode_to_score(name: str, encoding: Any, labels: Sequence[int] | np.ndarray
     if name in MELODY_ENCODINGS:
         events = tuple(int(e) for e in encoding.decode(labels))
         return Melody(events, piece_id=score_id).to_score()
-    if name == "performance":
+    if name in ("performance", "musenet"):
         return encoding.decode(labels, score_id=score_id)
     if name == "voice_grid":
         rows = len(labels) // encoding.num_voices * encoding.num_voices
@@ -115,6 +128,9 @@ def _items(cfg: DictConfig, name: str) -> list[tuple[str, str, Any, Any]]:
     scores = load_scores(src / "scores.jsonl.gz")
     if name == "performance":
         return [(s.id, s.meta["split"], s, enc.to_performance_grid(s)) for s in scores]
+    if name == "musenet":
+        style = musenet_style(cfg)
+        return [(s.id, s.meta["split"], (s, style), enc.to_musenet_grid(s)) for s in scores]
     voices = accompaniment_voices(cfg) if name == "voice_events" else SATB
     to_grid = enc.score_to_voice_events if name == "voice_events" else enc.score_to_grid
     items = []
@@ -123,6 +139,15 @@ def _items(cfg: DictConfig, name: str) -> list[tuple[str, str, Any, Any]]:
             grid = to_grid(s, voices)
             items.append((s.id, s.meta["split"], grid, grid))
     return items
+
+
+def musenet_style(cfg: DictConfig) -> str:
+    """The corpus's musenet style token: its name, which must be one of ``cfg.styles``."""
+    name, styles = cfg.corpus.name, list(cfg.styles)
+    if name not in styles:
+        raise ValueError(f"corpus {name} is not in styles=[{','.join(styles)}]; "
+                         f"add it: styles=[{','.join([*styles, name])}]")
+    return name
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -144,7 +169,7 @@ def tokenize(cfg: DictConfig, name: str) -> dict:
     failures: dict[str, str] = {}
     for piece_id, split, x, expected in tqdm(items, desc=f"tokenize {name}", unit="piece"):
         try:
-            labels = np.asarray(encoding.encode(x))
+            labels = np.asarray(encoding.encode(*x) if name == "musenet" else encoding.encode(x))
         except ValueError as e:
             failures[piece_id] = f"encode: {e}"
             continue
@@ -179,5 +204,11 @@ def tokenize(cfg: DictConfig, name: str) -> dict:
             from tunelab.encodings import count_fifo_repairs
 
             stats["fifo_repaired_notes"] = int(sum(count_fifo_repairs(x) for _, _, x, _ in items))
+        if name == "musenet":
+            # Same-instrument unisons (Bach's voices are all piano) are collapsed or cut in the
+            # canonical form the round trip is checked against; count the notes it changed.
+            from tunelab.encodings import count_unison_cuts
+
+            stats["unison_cuts"] = int(sum(count_unison_cuts(x[0]) for _, _, x, _ in items))
         write_json_atomic(tmp / "stats.json", stats)
     return stats

@@ -16,7 +16,7 @@ from tunelab.config import ConfigError
 from tunelab.corpora.download import atomic_dir, write_json_atomic
 from tunelab.datamodule import EventDataModule
 from tunelab.models.lm_module import EventLMModule
-from tunelab.paths import model_dir, processed_dir, run_name
+from tunelab.paths import model_dir, processed_dir, run_name, training_corpora
 from tunelab.tokenize import MELODY_ENCODINGS, encoding_for
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ def build_module(cfg: DictConfig, encoding) -> EventLMModule:
         raise ConfigError(
             f"model.net: input_size={net.input_size}, num_classes={net.num_classes} but encoding "
             f"{cfg.model.encoding} has {encoding.input_size} inputs and {len(encoding.vocab)} classes")
+    if hasattr(net, "set_wait_steps"):  # MuseNet: how far each token moves time
+        net.set_wait_steps(encoding.wait_steps)
     # Magenta's "no event" accuracy counts the label of NO_EVENT (0, except key-melody's);
     # it means nothing for other encodings.
     no_event = getattr(encoding, "default_event_label", 0) if cfg.model.encoding in MELODY_ENCODINGS else None
@@ -58,8 +60,10 @@ def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     encoding = encoding_for(cfg, cfg.model.encoding)
     module = build_module(cfg, encoding)
-    data = EventDataModule(processed_dir(cfg), encoding, cfg.model.batch_size, cfg.model.seq_len,
-                           seed=cfg.seed, net=module.net)
+    folders = [processed_dir(cfg, corpus=c) for c in training_corpora(cfg)]
+    augment = cfg.model.get("augment")
+    data = EventDataModule(folders, encoding, cfg.model.batch_size, cfg.model.seq_len, seed=cfg.seed,
+                           net=module.net, augment=encoding.augmenter(**augment) if augment else None)
     with atomic_dir(model_dir(cfg)) as out:
         loggers = make_loggers(cfg, out)
         trainer = L.Trainer(

@@ -147,6 +147,7 @@ class MultiHeadAttention(nn.Module):
         self.num_heads, self.head_dim = num_heads, d_model // num_heads
         self.causal, self.relative, self.block_size, self.cross = causal, relative, block_size, cross
         self.dropout = dropout
+        self.fused = True  # False: softmax(QK^T/sqrt(d) + mask) V written out (benchmark baseline)
         self.q_proj = nn.Linear(d_model, d_model, bias=False)
         self.kv_proj = nn.Linear(d_model, 2 * d_model, bias=False)
         self.out_proj = nn.Linear(d_model, d_model, bias=False)
@@ -186,6 +187,19 @@ class MultiHeadAttention(nn.Module):
             y = self._global(q, k, v, past, p, key_mask)
         return self.out_proj(y.transpose(1, 2).reshape(x.shape[0], -1, self.num_heads * self.head_dim))
 
+    def _sdpa(self, q, k, v, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False):
+        """PyTorch's fused kernel, or the same attention as plain matmuls when not ``fused``."""
+        if self.fused:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
+                                                  is_causal=is_causal)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        if is_causal:
+            scores = scores.masked_fill(torch.ones(q.shape[2], k.shape[2], dtype=torch.bool,
+                                                   device=q.device).triu(1), float("-inf"))
+        if attn_mask is not None:
+            scores = scores + attn_mask
+        return F.dropout(scores.softmax(-1), dropout_p, self.training) @ v
+
     def _mask(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """Boolean (Lq, Lk): True where the query may attend."""
         allowed = k_pos[None, :] <= q_pos[:, None]
@@ -199,9 +213,9 @@ class MultiHeadAttention(nn.Module):
         Lq, Lk = q.shape[2], k.shape[2]
         if not self.relative and key_mask is None:
             if not self.causal or Lq == 1 and self.block_size is None:
-                return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+                return self._sdpa(q, k, v, dropout_p=p)
             if past == 0 and self.block_size is None:
-                return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+                return self._sdpa(q, k, v, dropout_p=p, is_causal=True)
         q_pos = torch.arange(past, past + Lq, device=q.device)
         k_pos = torch.arange(Lk, device=q.device)
         bias = q.new_zeros(())
@@ -219,7 +233,7 @@ class MultiHeadAttention(nn.Module):
         if key_mask is not None:
             bias = bias + torch.zeros(key_mask.shape, dtype=q.dtype, device=q.device).masked_fill(
                 ~key_mask, float("-inf"))[:, None, None, :]
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=p)
+        return self._sdpa(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=p)
 
     def _local(self, q, k, v, p: float) -> torch.Tensor:
         """Block-local causal attention over blocks (n-1, n); memory O(L x 2b)."""
@@ -246,5 +260,5 @@ class MultiHeadAttention(nn.Module):
             rel = relative_logits_gather(qb.reshape(B, H, n * b, D), self.rel_emb,
                                          q_pos.repeat(n), k_pos).view(B, H, n, b, 2 * b)
             bias = bias + rel / math.sqrt(D)
-        y = F.scaled_dot_product_attention(qb, kw, vw, attn_mask=bias.to(q.dtype), dropout_p=p)
+        y = self._sdpa(qb, kw, vw, attn_mask=bias.to(q.dtype), dropout_p=p)
         return y.reshape(B, H, n * b, D)[:, :, :L]
