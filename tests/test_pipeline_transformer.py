@@ -132,6 +132,12 @@ def test_musenet_joint_model_generates_each_style(run, tmp_path, capsys):
     assert main(["generate", *out]) == 0
     for path in (tmp_path / "musenet-joint").glob("*.mid"):  # only the asked-for instruments play
         assert {i.program for i in pretty_midi.PrettyMIDI(str(path)).instruments} <= {40, 32}
+    notes = (Note(0, 4, 60, 80), Note(4, 8, 64, 80), Note(8, 16, 67, 80))
+    primer = write_midi(Score("primer", (Track("melody", notes),)), tmp_path / "primer.mid")
+    cont = [*joint, "style=children", f"sample.primer_midi={primer}", f"paths.samples={tmp_path}/cont"]
+    assert main(["generate", *cont]) == 0
+    for path in (tmp_path / "cont/musenet-joint").glob("*.mid"):  # the primer's notes open each piece
+        assert _notes(path)[:2] == _notes(primer)[:2]
     assert main(["generate", *joint, "style=bach"]) == 2
     assert "style=bach" in capsys.readouterr().err
     assert main(["generate", *joint, "style=jsb", "instruments=[kazoo]"]) == 2
