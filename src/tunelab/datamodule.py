@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tunelab.models.lm_module import IGNORE
 
 SPLITS = ("train", "valid", "test")
-# augment(tokens, rng) -> tokens of the same length (e.g. a transposed training window)
+# augment(piece, rng) -> an augmented piece (e.g. transposed, time-stretched) to train on
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
@@ -82,6 +82,13 @@ class _Windows:
     def __len__(self) -> int:
         return len(self.items)
 
+    def random_span(self, n: int) -> tuple[int, int]:
+        """A random ``window`` (or everything) of a sequence of length ``n``."""
+        if self.window is None or n <= self.window:
+            return 0, n
+        a = int(self.rng.integers(0, n - self.window + 1))
+        return a, a + self.window
+
     def span(self, k: int) -> tuple[int, int, int]:
         """(sequence, start, stop) of item ``k``."""
         i, a = self.items[k]
@@ -114,10 +121,11 @@ class TokenSequenceDataset(Dataset):
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, a, b = self.windows.span(k)
-        seq = self.sequences[i][a:b + 1]
-        if self.augment is not None:
-            seq = self.augment(seq, self.rng)
-        seq = torch.from_numpy(seq)
+        seq = self.sequences[i]
+        if self.augment is not None:  # the whole piece, then a fresh window of its new length
+            seq = np.concatenate([seq[:1], self.augment(seq[1:], self.rng)])
+            a, b = self.windows.random_span(len(seq) - 1)
+        seq = torch.from_numpy(seq[a:b + 1])
         return {"inputs": seq[:-1], "labels": seq[1:]}
 
 

@@ -94,13 +94,24 @@ def test_training_step_with_checkpointing_and_augmentation(tmp_path):
     assert trainer.global_step == 2 and math.isfinite(trainer.callback_metrics["train/loss"])
 
 
-def test_window_augmenter_transposes_and_keeps_length():
-    aug = ENC.augmenter(transpose=3, velocity_shift=1)
+def test_augmenter_transposes_and_stretches_whole_pieces():
     tokens = ENC.encode(piece(), "bach")
     rng = np.random.default_rng(0)
+    aug = ENC.augmenter(transpose=3, velocity_shift=1)
     for _ in range(10):
         out = aug(tokens.copy(), rng)
         assert len(out) == len(tokens)
         pitches = sorted(n.pitch for t in ENC.decode(out).tracks for n in t.notes)
         shift = pitches[0] - 60
         assert abs(shift) <= 3 and pitches == [60 + shift, 62 + shift, 64 + shift, 65 + shift]
+    stretched = ENC.decode(ENC.augmenter(time_scales=[2.0])(tokens, rng))
+    assert [(n.start, n.end) for n in stretched.tracks[0].notes] == [(0, 8), (8, 16), (16, 48), (48, 56)]
+
+
+def test_training_windows_come_from_the_augmented_piece():
+    net = tiny_net()
+    tokens = ENC.encode(piece(), "jazz")
+    ds = make_dataset(net, ENC, [tokens], 64, augment=ENC.augmenter(time_scales=[2.0]))
+    item = ds[0]
+    assert item["inputs"][0] == net.bos and len(item["labels"]) == len(tokens)
+    assert ENC.decode(item["labels"].numpy()).tracks[0].notes[-1].end == 56  # stretched x2

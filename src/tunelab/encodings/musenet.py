@@ -349,15 +349,17 @@ class MuseNetEncoding:
                 table[i] = self.on_id(inst, vbin, pitch)
         return table
 
-    def augmenter(self, transpose: int = 0, velocity_shift: int = 0):
-        """A training-window augmentation: each call draws a transposition in
-        ``[-transpose, transpose]`` and a velocity-bin shift in ``[-velocity_shift,
-        velocity_shift]`` and maps the window's ids through :meth:`shift_table` (exact on any
-        window, unlike :meth:`augment`, which needs a whole piece). A window that a
-        transposition would push out of 0..127 is returned unchanged; ids outside the vocab
+    def augmenter(self, transpose: int = 0, velocity_shift: int = 0,
+                  time_scales: Sequence[float] = (1.0,)):
+        """MuseNet's training augmentation of a whole piece, drawn afresh per call: a
+        transposition in ``[-transpose, transpose]`` and a velocity-bin shift in
+        ``[-velocity_shift, velocity_shift]`` mapped id to id through :meth:`shift_table`
+        (a piece that would leave 0..127 keeps its pitches), then a time stretch drawn from
+        ``time_scales`` (by :meth:`augment`; 1.0 leaves timing alone). Ids outside the vocab
         (a model's start token) pass through."""
         tables = {(t, v): self.shift_table(t, v) for t in range(-transpose, transpose + 1)
                   for v in range(-velocity_shift, velocity_shift + 1)}
+        scales = [float(x) for x in time_scales]
 
         def apply(tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             t = int(rng.integers(-transpose, transpose + 1))
@@ -365,7 +367,11 @@ class MuseNetEncoding:
             inside = tokens < len(self.vocab)
             mapped = tokens.copy()
             mapped[inside] = tables[(t, v)][tokens[inside]]
-            return tokens if (mapped < 0).any() else mapped
+            out = tokens if (mapped < 0).any() else mapped
+            scale = scales[int(rng.integers(len(scales)))]
+            if scale != 1.0:
+                out = self.augment(out, time_scale=scale)
+            return out
 
         return apply
 
