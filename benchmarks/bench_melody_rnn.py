@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from common import finish, machine_info, sync, time_steps
+from common import finish, machine_info, parse_checked, sync, time_steps
 from tunelab.config import load_config
 from tunelab.datamodule import EventSequenceDataset, pad_collate
 from tunelab.models.lm_module import IGNORE
@@ -283,11 +283,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int,
                     help="torch.set_num_threads(N) (default: torch's own choice, one per core)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
-    args = ap.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda: torch sees no CUDA device")
-    if args.repeat < 1:
-        ap.error("--repeat must be >= 1")
+    args = parse_checked(ap, argv)
     return args
 
 

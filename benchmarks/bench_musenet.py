@@ -44,7 +44,16 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend
 
-from common import BUSY, cache_vs_recompute, finish, machine_info, set_threads, sync, time_steps
+from common import (
+    BUSY,
+    cache_vs_recompute,
+    finish,
+    machine_info,
+    parse_checked,
+    set_threads,
+    sync,
+    time_steps,
+)
 from tunelab.encodings.musenet import MuseNetEncoding
 from tunelab.models.components.musenet import MuseNetLM
 from tunelab.models.components.sampling import generate
@@ -276,11 +285,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="torch.set_num_threads(N) (default on the CPU: 1 if the load average at start is "
                          f"above {BUSY}, else torch's own choice, one per core)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
-    args = ap.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda: torch sees no CUDA device")
-    if args.repeat < 1:
-        ap.error("--repeat must be >= 1")
+    args = parse_checked(ap, argv)
     if args.recompute_tokens is None:
         args.recompute_tokens = args.gen_tokens
     return args

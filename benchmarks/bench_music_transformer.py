@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from common import cache_vs_recompute, finish, machine_info, set_threads, sync, time_steps
+from common import cache_vs_recompute, finish, machine_info, parse_checked, set_threads, sync, time_steps
 from tunelab.models.components.attention import relative_logits_causal, relative_logits_naive
 from tunelab.models.components.sampling import generate
 from tunelab.models.components.transformer import TransformerLM
@@ -371,11 +371,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="torch.set_num_threads(N) (default on the CPU: 1 if the load average at start is "
                          "above 0.5, else torch's own choice, one per core)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
-    args = ap.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda: torch sees no CUDA device")
-    if args.repeat < 1:
-        ap.error("--repeat must be >= 1")
+    args = parse_checked(ap, argv)
     return args
 
 

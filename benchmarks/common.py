@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -113,3 +114,13 @@ def cache_vs_recompute(run: Callable[[int, bool], tuple[float, Any]], n: int, k:
         print(f"  {label}: recompute {k / s:.1f} tokens/s ({k} tokens, {s:.1f} s), "
               f"same tokens: {rec['same_tokens']}", flush=True)
     return rec
+
+
+def parse_checked(ap: argparse.ArgumentParser, argv: Any = None) -> argparse.Namespace:
+    """Parse, then refuse ``--device cuda`` without a GPU and ``--repeat`` below 1."""
+    args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: torch sees no CUDA device")
+    if args.repeat < 1:
+        ap.error("--repeat must be >= 1")
+    return args

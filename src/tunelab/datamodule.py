@@ -95,8 +95,8 @@ class _Windows:
         n = self.lengths[i]
         if self.window is None:
             return i, 0, n
-        if self.random and n > self.window:
-            a = int(self.rng.integers(0, n - self.window + 1))
+        if self.random:
+            return (i, *self.random_span(n))
         return i, a, min(a + self.window, n)
 
 
