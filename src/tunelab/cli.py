@@ -31,8 +31,13 @@ VERBS: dict[str, tuple[str, str]] = {
                "tunelab tables"),
     "accompany": ("write an accompaniment for a MIDI melody (Music Transformer encoder-decoder)",
                   "tunelab accompany tune.mid corpus=bach   # -> tune_accompanied.mid (S + A T B)"),
+    "vae": ("MusicVAE: sample the prior, interpolate two MIDI files, or move one along an attribute",
+            "tunelab vae sample corpus=bach\n"
+            "  tunelab vae interpolate a.mid b.mid --steps 8 corpus=bach   # -> a_to_b.mid + .png\n"
+            "  tunelab vae attribute input.mid --name note_density --amount 1.5 corpus=jazz"),
 }
 ALIASES = {"generate": "sample"}
+VAE_ACTIONS = ("sample", "interpolate", "attribute")
 
 
 def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
@@ -44,6 +49,8 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
         path = accompany(cfg, args.melody, args.out, args.track)
         print(path)
         return path
+    if verb == "vae":
+        return _vae(cfg, args)
     if verb == "tables":
         from tunelab.paper import write_tables
 
@@ -65,6 +72,42 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
     from tunelab.evaluate import evaluate
 
     return evaluate(cfg)
+
+
+def _vae(cfg: DictConfig, args: argparse.Namespace) -> object:
+    from tunelab.checkpoint import load_trained
+    from tunelab.config import ConfigError
+
+    if cfg.model.family != "music_vae":
+        raise ConfigError(f"model={cfg.model.name} is not a MusicVAE; use model=music_vae_mel_2bar, "
+                          "music_vae_mel_16bar_hier, music_vae_mel_16bar_flat or music_vae_trio_16bar")
+    files = args.files
+    want = {"sample": 0, "interpolate": 2, "attribute": 1}[args.action]
+    if len(files) != want:
+        raise ConfigError(f"tunelab vae {args.action} takes {want} MIDI file(s), got {len(files)}: "
+                          f"{' '.join(map(str, files)) or '(none)'}")
+    if args.action == "sample":
+        from tunelab.sample import sample
+
+        paths = sample(cfg)
+        print("\n".join(map(str, paths)))
+        return paths
+    from tunelab import music_vae
+
+    net, encoding, _ = load_trained(cfg)
+    if args.action == "interpolate":
+        a, b = files
+        out = args.out or a.with_name(f"{a.stem}_to_{b.stem}.mid")
+        midi, png = music_vae.interpolate(cfg, net, encoding, a, b, args.steps, out, args.temperature)
+        print(f"{midi}\n{png}")
+        return midi
+    if args.name is None:
+        raise ConfigError(f"tunelab vae attribute needs --name ({', '.join(music_vae.ATTRIBUTES)})")
+    src = files[0]
+    out = args.out or src.with_name(f"{src.stem}_{args.name}{args.amount:+g}.mid")
+    midi, change = music_vae.attribute(cfg, net, encoding, args.name, args.amount, src, out, args.temperature)
+    print(f"{midi}\n{change['attribute']}: {change['before']:.3f} -> {change['after']:.3f}")
+    return midi
 
 
 def _params(check: bool) -> int:
@@ -103,6 +146,17 @@ def parser() -> argparse.ArgumentParser:
                             help="output MIDI (default: <melody>_accompanied.mid)")
             sp.add_argument("--track", default=None,
                             help="melody track name (default: the first pitched track)")
+        if verb == "vae":
+            sp.add_argument("action", choices=VAE_ACTIONS, help="what to do with the trained MusicVAE")
+            sp.add_argument("--steps", type=int, default=8,
+                            help="interpolate: windows from a to b, ends included")
+            sp.add_argument("--name", default=None,
+                            help="attribute: note_density, pitch_range or average_interval")
+            sp.add_argument("--amount", type=float, default=1.0,
+                            help="attribute: multiple of the attribute vector to add (negative: less)")
+            sp.add_argument("--temperature", type=float, default=0.5,
+                            help="decoder temperature (Magenta's music_vae_generate default 0.5; 0 = argmax)")
+            sp.add_argument("--out", type=Path, default=None, help="output MIDI (default: beside the input)")
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. corpus=jazz trainer.max_steps=50")
         sp.add_argument("--cfg", action="store_true", help="print the composed config and exit")
         sp.add_argument("--verbose", action="store_true", help="show tracebacks on error")
@@ -114,7 +168,11 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args, extra = parser().parse_known_args(argv)
+    if extra:  # `tunelab vae` lets files and overrides follow its options
+        if getattr(args, "verb", None) != "vae" or any(e.startswith("-") for e in extra):
+            parser().error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     signal.signal(signal.SIGTERM, _terminated)
     if not args.verb:
         parser().print_help()
@@ -134,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides = list(args.overrides)
         if verb == "accompany":  # the accompaniment model unless told otherwise
             overrides.insert(0, "model=music_transformer_accompaniment")
+        if verb == "vae":  # MIDI files and Hydra overrides share the positional arguments
+            args.files = [Path(o) for o in overrides if "=" not in o]
+            overrides = ["model=music_vae_mel_2bar", *(o for o in overrides if "=" in o)]
         cfg = load_config(overrides)
         if args.cfg:
             print(OmegaConf.to_yaml(cfg))

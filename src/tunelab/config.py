@@ -119,6 +119,8 @@ def validate(cfg: DictConfig) -> None:
     if cfg.model.get("family") == "accompaniment":
         _require(cfg.corpus.get("accompaniment") is not None, f"corpus.{cfg.corpus.name}.accompaniment",
                  None, "this corpus names no melody and accompaniment voices; use corpus=bach, jazz or jsb")
+    if cfg.model.get("family") == "music_vae":
+        _validate_vae(cfg)
     styles = cfg.get("styles")
     _require(isinstance(styles, ListConfig | list) and len(styles) > 0
              and all(isinstance(s, str) for s in styles) and len(set(styles)) == len(styles),
@@ -129,6 +131,26 @@ def validate(cfg: DictConfig) -> None:
         _require(path is not None and Path(str(path)).expanduser().is_dir(), "corpus.path",
                  "(unset)" if path is None else path,
                  "must be an existing folder of MIDI files (corpus=midi_dir corpus.path=/dir)")
+
+
+def _validate_vae(cfg: DictConfig) -> None:
+    from tunelab.models.vae_module import SAMPLING_SCHEDULES
+
+    vae = cfg.model.vae
+    _require(vae.sampling_schedule in SAMPLING_SCHEDULES, "model.vae.sampling_schedule",
+             vae.sampling_schedule, f"choose one of {', '.join(SAMPLING_SCHEDULES)}")
+    if vae.sampling_schedule == "inverse_sigmoid":
+        _require(vae.sampling_rate >= 1, "model.vae.sampling_rate", vae.sampling_rate,
+                 "must be >= 1 for inverse_sigmoid (k; Magenta uses 1000)")
+    else:
+        _require(0 <= vae.sampling_rate <= 1, "model.vae.sampling_rate", vae.sampling_rate,
+                 "must be in [0, 1] for constant and exponential schedules")
+    _require(vae.max_beta >= 0, "model.vae.max_beta", vae.max_beta, "must be >= 0")
+    _require(0 <= vae.beta_rate < 1, "model.vae.beta_rate", vae.beta_rate, "must be in [0, 1)")
+    _require(vae.free_bits >= 0, "model.vae.free_bits", vae.free_bits, "must be >= 0 (bits over all of z)")
+    if cfg.model.encoding == "trio_16bar":
+        _require(cfg.corpus.get("trio") is not None, f"corpus.{cfg.corpus.name}.trio", None,
+                 "this corpus names no melody, bass and harmony tracks; use corpus=bach, jazz or jsb")
 
 
 def corpus_settings(cfg: DictConfig) -> Any:
@@ -158,9 +180,13 @@ def params_snapshot(overrides: list[str] | None = None) -> dict:
     snap["models"] = {
         m: OmegaConf.to_container(load_config([*(overrides or []), f"model={m}"]).model, resolve=True)
         for m in dict.fromkeys([*cfg.pipeline.models, *cfg.pipeline.grid_models,
-                                *cfg.pipeline.accompaniment_models, "musenet"])
+                                *cfg.pipeline.accompaniment_models, "musenet", *VAE_MODELS])
     }
     return snap
+
+
+VAE_MODELS = ("music_vae_mel_2bar", "music_vae_mel_16bar_flat", "music_vae_mel_16bar_hier",
+              "music_vae_trio_16bar")  # dvc.yaml's *vae_runs
 
 
 def write_params(path: Path = Path("params.yaml")) -> None:

@@ -6,7 +6,8 @@ Three views of a token sequence, one per kind of network:
 * :class:`EventSequenceDataset` -- encoder features in, next event out (MelodyRNN);
 * :class:`TokenSequenceDataset` -- token ids in after a start token (Transformer LMs);
 * :class:`AccompanimentDataset` -- a step-major voice grid split into the melody (source)
-  and the accompaniment parts (target) for an encoder-decoder.
+  and the accompaniment parts (target) for an encoder-decoder;
+* :class:`LatentWindowDataset` -- a piece's fixed-length windows for a MusicVAE.
 """
 
 from __future__ import annotations
@@ -153,11 +154,42 @@ class AccompanimentDataset(Dataset):
                 "inputs": torch.cat([torch.tensor([self.bos]), target[:-1]]), "labels": target}
 
 
+class LatentWindowDataset(Dataset):
+    """A piece's concatenated ``(steps, parts)`` windows (tunelab.encodings.music_vae) as
+    ``labels`` of shape (steps, parts). Training draws one random window per piece per
+    epoch (augmented), so every piece weighs the same, as Magenta's per-sequence sampling;
+    evaluation reads each piece's first ``eval_windows`` windows, as Magenta's eval does."""
+
+    def __init__(self, sequences: list[np.ndarray], steps: int, parts: int, seed: int = 0,
+                 random: bool = True, augment: Augment | None = None, eval_windows: int = 5) -> None:
+        size = steps * parts
+        self.pieces = [s.reshape(-1, steps, parts) for s in sequences if len(s) >= size]
+        self.random, self.augment = random, augment if random else None
+        self.rng = np.random.default_rng(seed)
+        self.items = ([(i, None) for i in range(len(self.pieces))] if random else
+                      [(i, k) for i, w in enumerate(self.pieces) for k in range(min(len(w), eval_windows))])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        i, w = self.items[k]
+        windows = self.pieces[i]
+        window = windows[int(self.rng.integers(len(windows))) if w is None else w]
+        if self.augment is not None:
+            window = self.augment(window, self.rng)
+        return {"labels": torch.from_numpy(np.ascontiguousarray(window, dtype=np.int64))}
+
+
 def make_dataset(net: Any, encoding: Any, sequences: list[np.ndarray], window: int | None,
                  seed: int = 0, train: bool = True, augment: Augment | None = None) -> Dataset:
     """The view of ``sequences`` that ``net`` trains on (see the module docstring): random
     ``window``-long crops for training; for evaluation whole sequences (RNNs) or every
-    consecutive ``window`` (Transformers, whose attention memory is quadratic in length)."""
+    consecutive ``window`` (Transformers, whose attention memory is quadratic in length).
+    A MusicVAE reads fixed windows of its own length; ``window`` does not apply."""
+    if getattr(net, "window_steps", None):
+        return LatentWindowDataset(sequences, net.window_steps, net.num_parts, seed, random=train,
+                                   augment=augment)
     if getattr(net, "num_parts", None):
         return AccompanimentDataset(sequences, net.num_parts, net.bos, window, seed, random=train)
     if getattr(net, "token_inputs", False):

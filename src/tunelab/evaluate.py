@@ -81,6 +81,10 @@ def evaluate(cfg: DictConfig) -> dict:
         from tunelab.musenet import evaluate_musenet
 
         return evaluate_musenet(cfg, net, encoding)
+    if cfg.model.family == "music_vae":
+        from tunelab.music_vae import evaluate_music_vae
+
+        return evaluate_music_vae(cfg, net, encoding, name)
     folder = processed_dir(cfg, name)
     metrics: dict = {"encoding": name,
                      **{split: test_nll(net, load_split(folder, split), encoding, cfg.model.seq_len)

@@ -181,6 +181,10 @@ def sample(cfg: DictConfig) -> list[Path]:
         from tunelab.musenet import sample_musenet
 
         return sample_musenet(cfg, net, encoding)
+    if cfg.model.family == "music_vae":
+        from tunelab.music_vae import sample_music_vae
+
+        return sample_music_vae(cfg, net, encoding)
     if cfg.model.family == "accompaniment":
         from tunelab.accompany import sample_accompaniments
 

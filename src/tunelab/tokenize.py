@@ -25,7 +25,9 @@ SPLITS = ("train", "valid", "test")
 MELODY_RANGE = {"melody_onehot": (48, 84), "melody_mono": (0, 128), "lookback": (48, 84),
                 "key_melody": (48, 84)}
 MELODY_ENCODINGS = tuple(MELODY_RANGE)
-ENCODINGS = (*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events", "musenet")
+# MusicVAE windows: bars and parts of each (tunelab.encodings.music_vae).
+VAE_ENCODINGS = {"mel_2bar": (2, 1), "mel_16bar": (16, 1), "trio_16bar": (16, 3)}
+ENCODINGS = (*MELODY_ENCODINGS, "performance", "voice_grid", "voice_events", "musenet", *VAE_ENCODINGS)
 
 
 def prepare_melody(melody: Melody, encoding: str, transpose_to_key: int | None) -> Melody:
@@ -56,6 +58,9 @@ def build_encoding(name: str, voices: Sequence[str] | None = None,
         "voice_grid": enc.VoiceGridEncoding,
         "voice_events": lambda: enc.VoiceEventsEncoding(SATB if voices is None else voices),
         "musenet": lambda: enc.MuseNetEncoding(_require_styles(styles)),
+        **{vae: (lambda bars=bars, parts=parts: enc.MusicVAEEncoding(
+            bars, enc.TRIO_PARTS if parts > 1 else ("melody",)))
+           for vae, (bars, parts) in VAE_ENCODINGS.items()},
     }
     if name not in builders:
         raise KeyError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
@@ -101,6 +106,8 @@ def decode_to_score(name: str, encoding: Any, labels: Sequence[int] | np.ndarray
         return Melody(events, piece_id=score_id).to_score()
     if name in ("performance", "musenet"):
         return encoding.decode(labels, score_id=score_id)
+    if name in VAE_ENCODINGS:
+        return encoding.to_score(labels, score_id=score_id)
     if name == "voice_grid":
         rows = len(labels) // encoding.num_voices * encoding.num_voices
         return enc.grid_to_score(encoding.decode(labels[:rows]), score_id=score_id)
@@ -126,6 +133,8 @@ def _items(cfg: DictConfig, name: str) -> list[tuple[str, str, Any, Any]]:
             items.append((f"{m.piece_id}/{m.track}@{m.start_step}", split, m, m.events))
         return items
     scores = load_scores(src / "scores.jsonl.gz")
+    if name in VAE_ENCODINGS:
+        return _vae_items(cfg, name, scores)
     if name == "performance":
         return [(s.id, s.meta["split"], s, enc.to_performance_grid(s)) for s in scores]
     if name == "musenet":
@@ -138,6 +147,37 @@ def _items(cfg: DictConfig, name: str) -> list[tuple[str, str, Any, Any]]:
         if {t.name for t in s.tracks} >= set(voices):
             grid = to_grid(s, voices)
             items.append((s.id, s.meta["split"], grid, grid))
+    return items
+
+
+def trio_voices(cfg: DictConfig) -> tuple[str, ...]:
+    """The corpus's melody, bass and harmony tracks for the trio (``chords``: a line of
+    chord tones from the chord symbols).
+
+    Raises:
+        ValueError: the corpus sets no ``trio``.
+    """
+    trio = cfg.corpus.get("trio")
+    if trio is None:
+        raise ValueError(f"corpus.{cfg.corpus.name}.trio is null: the trio_16bar encoding needs "
+                         "[<melody track>, <bass track>, <harmony track or chords>]")
+    return tuple(trio)
+
+
+def _vae_items(cfg: DictConfig, name: str, scores: list) -> list[tuple[str, str, Any, Any]]:
+    """Each piece's distinct MusicVAE windows as one item (pieces without any are left out)."""
+    from tunelab.encodings import music_vae
+
+    bars, parts = VAE_ENCODINGS[name]
+    items = []
+    for s in tqdm(scores, desc=f"{name} windows", unit="piece", leave=False):
+        if parts > 1:
+            windows = music_vae.trio_windows(s, trio_voices(cfg), bars)
+        else:
+            tracks = list(cfg.corpus.melody_tracks) if cfg.corpus.melody_tracks else None
+            windows = music_vae.melody_windows(s, bars, tracks)
+        if len(windows):
+            items.append((s.id, s.meta["split"], windows, windows))
     return items
 
 

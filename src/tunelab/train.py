@@ -16,6 +16,7 @@ from tunelab.config import ConfigError
 from tunelab.corpora.download import atomic_dir, write_json_atomic
 from tunelab.datamodule import EventDataModule
 from tunelab.models.lm_module import EventLMModule
+from tunelab.models.vae_module import MusicVAEModule
 from tunelab.paths import model_dir, processed_dir, run_name, training_corpora
 from tunelab.tokenize import MELODY_ENCODINGS, encoding_for
 
@@ -36,8 +37,10 @@ def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
     return loggers
 
 
-def build_module(cfg: DictConfig, encoding) -> EventLMModule:
+def build_module(cfg: DictConfig, encoding) -> L.LightningModule:
     net = instantiate(cfg.model.net)
+    if cfg.model.family == "music_vae":
+        return build_vae_module(cfg, net, encoding)
     if getattr(net, "token_inputs", False):
         if net.num_classes != len(encoding.vocab):
             raise ConfigError(f"model.net.num_classes={net.num_classes} but encoding "
@@ -53,6 +56,15 @@ def build_module(cfg: DictConfig, encoding) -> EventLMModule:
     no_event = getattr(encoding, "default_event_label", 0) if cfg.model.encoding in MELODY_ENCODINGS else None
     return EventLMModule(net, instantiate(cfg.model.optimizer), no_event_label=no_event,
                          warmup_steps=cfg.model.get("warmup_steps", 0))
+
+
+def build_vae_module(cfg: DictConfig, net, encoding) -> MusicVAEModule:
+    shape = (net.num_classes, net.num_parts, net.window_steps)
+    want = (len(encoding.vocab), encoding.num_parts, encoding.window_steps)
+    if shape != want:
+        raise ConfigError(f"model.net: {shape[0]} classes x {shape[1]} parts x {shape[2]} steps but "
+                          f"encoding {cfg.model.encoding} has {want[0]} x {want[1]} x {want[2]}")
+    return MusicVAEModule(net, instantiate(cfg.model.optimizer), **cfg.model.vae)
 
 
 def train(cfg: DictConfig) -> dict:

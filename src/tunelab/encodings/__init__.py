@@ -12,6 +12,7 @@ from tunelab.encodings.musenet import (
     instrument_of,
     to_musenet_grid,
 )
+from tunelab.encodings.music_vae import TRIO_PARTS, MusicVAEEncoding
 from tunelab.encodings.performance import (
     PerformanceEncoding,
     PerformanceEvent,
@@ -36,8 +37,10 @@ __all__ = [
     "LookbackMelodyEncoding",
     "MelodyOneHotEncoding",
     "MuseNetEncoding",
+    "MusicVAEEncoding",
     "PerformanceEncoding",
     "PerformanceEvent",
+    "TRIO_PARTS",
     "Vocab",
     "VoiceEventsEncoding",
     "VoiceGridEncoding",
