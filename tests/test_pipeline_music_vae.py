@@ -40,7 +40,7 @@ def test_each_variant_trains_samples_and_evaluates(run, model, corpus):
     for split in ("valid", "test"):
         r = m[split]
         assert r["windows"] > 0
-        for key in ("accuracy_teacher_forced", "accuracy_sampled", "accuracy_greedy"):
+        for key in ("accuracy_teacher_forced", "accuracy_sampled", "accuracy_greedy", "accuracy_majority"):
             assert 0 <= r[key] <= 1
         assert r["kl_bits_per_window"] >= 0 and r["elbo_per_window"] < 0
     assert ("paper_table_1" in m) == ("16bar" in model and "trio" not in model)

@@ -276,7 +276,9 @@ def reconstruction_metrics(net: MusicVAE, windows: torch.Tensor, seed: int = 0,
     z is drawn from q(z|x) as in training. Teacher-forced accuracy: argmax of each step
     given the true previous events. Sampled accuracy: the decoder fed its own samples
     (temperature 1, as Magenta's evaluation with sampling probability 1); greedy: its own
-    argmax. Accuracies are over every step and part.
+    argmax. Accuracies are over every step and part; ``accuracy_majority`` is that of
+    always predicting the windows' most frequent class (the rest, NO_EVENT), the floor any
+    decoder should beat.
     """
     net.eval()
     gen = torch.Generator().manual_seed(seed)
@@ -294,9 +296,11 @@ def reconstruction_metrics(net: MusicVAE, windows: torch.Tensor, seed: int = 0,
         sums["nll"] += float(reconstruction_nll(logits, x).sum())
         sums["kl"] += float(kl_divergence(mu, sigma).sum())
     steps = windows.shape[1] * windows.shape[2]
+    majority = float(torch.bincount(windows.flatten()).max()) / max(windows.numel(), 1)
     elbo = -(sums["nll"] + sums["kl"]) / max(n, 1)
     return {"windows": n, "accuracy_teacher_forced": sums["teacher_forced"] / max(n, 1),
             "accuracy_sampled": sums["sampled"] / max(n, 1), "accuracy_greedy": sums["greedy"] / max(n, 1),
+            "accuracy_majority": majority,
             "reconstruction_nll_per_window": sums["nll"] / max(n, 1),
             "kl_bits_per_window": sums["kl"] / max(n, 1) / math.log(2.0),
             "elbo_per_window": elbo, "nll_bound_per_step": -elbo / steps}

@@ -79,11 +79,21 @@ def accompaniment_voices(cfg: DictConfig) -> tuple[str, ...]:
     Raises:
         ValueError: the corpus sets no ``accompaniment``.
     """
-    acc = cfg.corpus.get("accompaniment")
-    if acc is None:
-        raise ValueError(f"corpus.{cfg.corpus.name}.accompaniment is null: the voice_events "
-                         "encoding needs {melody: <track>, parts: [<track>, ...]}")
+    acc = corpus_roles(cfg, "accompaniment", "the voice_events encoding needs "
+                       "{melody: <track>, parts: [<track>, ...]}")
     return (acc.melody, *acc.parts)
+
+
+def corpus_roles(cfg: DictConfig, key: str, needs: str) -> Any:
+    """``cfg.corpus[key]``, the tracks a multi-part encoding reads.
+
+    Raises:
+        ValueError: the corpus sets it to null; the message says what ``needs`` it.
+    """
+    value = cfg.corpus.get(key)
+    if value is None:
+        raise ValueError(f"corpus.{cfg.corpus.name}.{key} is null: {needs}")
+    return value
 
 
 def encoding_for(cfg: DictConfig, name: str) -> Any:
@@ -157,11 +167,8 @@ def trio_voices(cfg: DictConfig) -> tuple[str, ...]:
     Raises:
         ValueError: the corpus sets no ``trio``.
     """
-    trio = cfg.corpus.get("trio")
-    if trio is None:
-        raise ValueError(f"corpus.{cfg.corpus.name}.trio is null: the trio_16bar encoding needs "
-                         "[<melody track>, <bass track>, <harmony track or chords>]")
-    return tuple(trio)
+    return tuple(corpus_roles(cfg, "trio", "the trio_16bar encoding needs "
+                              "[<melody track>, <bass track>, <harmony track or chords>]"))
 
 
 def _vae_items(cfg: DictConfig, name: str, scores: list) -> list[tuple[str, str, Any, Any]]:
