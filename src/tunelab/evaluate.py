@@ -84,7 +84,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.model.family == "music_vae":
         from tunelab.music_vae import evaluate_music_vae
 
-        return evaluate_music_vae(cfg, net, encoding, name)
+        return evaluate_music_vae(cfg, net, encoding)
     folder = processed_dir(cfg, name)
     metrics: dict = {"encoding": name,
                      **{split: test_nll(net, load_split(folder, split), encoding, cfg.model.seq_len)

@@ -158,18 +158,15 @@ def attribute_vectors(net: MusicVAE, encoding: Any, windows: np.ndarray,
     return vectors
 
 
-def training_windows(cfg: DictConfig, name: str, limit: int = 4096) -> np.ndarray:
+def training_windows(cfg: DictConfig, encoding: Any, limit: int = 4096) -> np.ndarray:
     """Up to ``limit`` training windows (label arrays), the first of each piece first."""
-    steps, parts = _shape(cfg)
-    pieces = [s.reshape(-1, steps, parts) for s in load_split(processed_dir(cfg, name), "train")]
+    pieces = [encoding.windows(s) for s in load_split(processed_dir(cfg, encoding.name), "train")]
     order = []  # round robin: every piece's k-th window before any piece's (k+1)-th
     for k in range(max((len(p) for p in pieces), default=0)):
         order += [p[k] for p in pieces if k < len(p)]
-    return np.stack(order[:limit]) if order else np.zeros((0, steps, parts), dtype=np.int64)
-
-
-def _shape(cfg: DictConfig) -> tuple[int, int]:
-    return cfg.model.net.bars * STEPS_PER_BAR, cfg.model.net.num_parts
+    if not order:
+        return np.zeros((0, encoding.window_steps, encoding.num_parts), dtype=np.int64)
+    return np.stack(order[:limit])
 
 
 # --- writing output --------------------------------------------------------------------------
@@ -201,11 +198,12 @@ def write_piano_roll(score: Score, path: Path, segment_steps: int, title: str) -
     return path
 
 
-def _write_score(encoding: Any, windows: np.ndarray, out: Path, score_id: str, qpm: float = 120.0) -> Path:
+def _save(score: Score, out: Path) -> Path:
+    """Write ``score`` as MIDI through a temporary file, so ``out`` is whole or absent."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.mid")
-    write_midi(encoding.to_score(np.asarray(windows).reshape(-1), score_id, qpm), tmp)
+    write_midi(score, tmp)
     tmp.replace(out)
     return out
 
@@ -221,8 +219,8 @@ def sample_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any) -> list[Path
     written = []
     with atomic_dir(samples_dir(cfg)) as out:
         for i, w in enumerate(windows):
-            written.append(_write_score(encoding, w, out / f"sample_{i:02d}.mid",
-                                        f"{cfg.model.name}-{cfg.corpus.name}-{i:02d}").name)
+            score = encoding.to_score(w, f"{cfg.model.name}-{cfg.corpus.name}-{i:02d}")
+            written.append(write_midi(score, out / f"sample_{i:02d}.mid").name)
     log.info("decoded %d samples of %d bars from the prior", len(written), encoding.bars)
     return [samples_dir(cfg) / n for n in written]
 
@@ -238,10 +236,10 @@ def interpolate(cfg: DictConfig, net: MusicVAE, encoding: Any, start: Path, end:
     mu = encode_means(net, ends)
     z = np.stack([slerp(mu[0], mu[1], t) for t in np.linspace(0.0, 1.0, steps)])
     windows = decode_latents(net, z, temperature, cfg.seed)
-    midi = _write_score(encoding, windows, out, f"interpolation {start.stem} -> {end.stem}")
+    score = encoding.to_score(windows, f"interpolation {start.stem} -> {end.stem}")
+    midi = _save(score, out)
     title = f"{cfg.model.name}: {start.name} → {end.name}, {steps} steps"
-    png = write_piano_roll(encoding.to_score(windows.reshape(-1)), out.with_suffix(".png"),
-                           encoding.window_steps, title)
+    png = write_piano_roll(score, out.with_suffix(".png"), encoding.window_steps, title)
     return midi, png
 
 
@@ -252,7 +250,7 @@ def attribute(cfg: DictConfig, net: MusicVAE, encoding: Any, name: str, amount: 
     if name not in ATTRIBUTES:
         raise ValueError(f"--name {name}: choose one of {', '.join(ATTRIBUTES)}")
     windows = input_windows(source, encoding, cfg.corpus.steps_per_quarter)
-    train = training_windows(cfg, encoding.name)
+    train = training_windows(cfg, encoding)
     if len(train) < 8:
         raise ValueError(f"{processed_dir(cfg, encoding.name)}: too few training windows for "
                          "attribute vectors; run the tokenize stage")
@@ -263,7 +261,7 @@ def attribute(cfg: DictConfig, net: MusicVAE, encoding: Any, name: str, amount: 
     change = {"attribute": name, "amount": amount,
               "before": float(np.mean([fn(_melody_events(encoding, w)) for w in windows])),
               "after": float(np.mean([fn(_melody_events(encoding, w)) for w in decoded]))}
-    return _write_score(encoding, decoded, out, f"{source.stem} {name} {amount:+g}"), change
+    return _save(encoding.to_score(decoded, f"{source.stem} {name} {amount:+g}"), out), change
 
 
 # --- evaluate stage ----------------------------------------------------------------------------
@@ -306,24 +304,24 @@ def reconstruction_metrics(net: MusicVAE, windows: torch.Tensor, seed: int = 0,
             "elbo_per_window": elbo, "nll_bound_per_step": -elbo / steps}
 
 
-def evaluate_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any, name: str) -> dict:
+def evaluate_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any) -> dict:
     """reports/metrics/{model}-{corpus}.json: Table 1's metrics on valid and test windows
     (each piece's first 5, as Magenta evaluates), and MusPy pitch statistics of the prior
     samples beside the test windows."""
     from tunelab.evaluate import pitch_statistics
 
-    folder = processed_dir(cfg, name)
-    steps, parts = _shape(cfg)
+    folder = processed_dir(cfg, encoding.name)
     size = "CPU-sized" if cfg.trainer.accelerator == "cpu" else "GPU-sized"
-    metrics: dict = {"encoding": name, "size": size}
-    test_windows = None
+    metrics: dict = {"encoding": encoding.name, "size": size}
+    windows: dict[str, torch.Tensor] = {}
     for split in ("valid", "test"):
-        ds = LatentWindowDataset(load_split(folder, split), steps, parts, random=False)
-        windows = torch.stack([ds[k]["labels"] for k in range(len(ds))]) if len(ds) else None
-        if windows is None:
-            raise ValueError(f"{folder}/{split}.npz has no windows; the corpus is too small for {name}")
-        metrics[split] = reconstruction_metrics(net, windows, cfg.seed)
-        test_windows = windows
+        ds = LatentWindowDataset(load_split(folder, split), encoding.window_steps, encoding.num_parts,
+                                 random=False)
+        if not len(ds):
+            raise ValueError(f"{folder}/{split}.npz has no windows; the corpus is too small "
+                             f"for {encoding.name}")
+        windows[split] = torch.stack([ds[k]["labels"] for k in range(len(ds))])
+        metrics[split] = reconstruction_metrics(net, windows[split], cfg.seed)
     if cfg.model.name in PAPER_TABLE_1:
         metrics["paper_table_1"] = PAPER_TABLE_1[cfg.model.name]
     samples = sorted(samples_dir(cfg).glob("*.mid"))
@@ -331,8 +329,8 @@ def evaluate_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any, name: str)
         raise FileNotFoundError(f"{samples_dir(cfg)} has no MIDI: run the sample stage first")
     metrics["samples"] = {"count": len(samples), **pitch_statistics(samples)}
     with tempfile.TemporaryDirectory() as tmp:
-        files = [_write_score(encoding, w.numpy(), Path(tmp) / f"{i}.mid", f"test-{i}")
-                 for i, w in enumerate(test_windows)]
+        files = [write_midi(encoding.to_score(w.numpy(), f"test-{i}"), Path(tmp) / f"{i}.mid")
+                 for i, w in enumerate(windows["test"])]
         metrics["test_pieces"] = {"count": len(files), **pitch_statistics(files)}
     write_json_atomic(metrics_file(cfg), metrics)
     return metrics
