@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -176,13 +177,14 @@ def _vae_items(cfg: DictConfig, name: str, scores: list) -> list[tuple[str, str,
     from tunelab.encodings import music_vae
 
     bars, parts = VAE_ENCODINGS[name]
+    if parts > 1:
+        windows_of = partial(music_vae.trio_windows, voices=trio_voices(cfg), bars=bars)
+    else:
+        tracks = list(cfg.corpus.melody_tracks) if cfg.corpus.melody_tracks else None
+        windows_of = partial(music_vae.melody_windows, bars=bars, tracks=tracks)
     items = []
     for s in tqdm(scores, desc=f"{name} windows", unit="piece", leave=False):
-        if parts > 1:
-            windows = music_vae.trio_windows(s, trio_voices(cfg), bars)
-        else:
-            tracks = list(cfg.corpus.melody_tracks) if cfg.corpus.melody_tracks else None
-            windows = music_vae.melody_windows(s, bars, tracks)
+        windows = windows_of(s)
         if len(windows):
             items.append((s.id, s.meta["split"], windows, windows))
     return items
