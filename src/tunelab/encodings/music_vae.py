@@ -147,13 +147,13 @@ def melody_windows(score: Score, bars: int, tracks: Sequence[str] | None = None)
     with OneHotMelodyConverter's extraction settings (module docstring)."""
     window = bars * STEPS_PER_BAR
     melodies, _ = extract_melodies(
-        score, min_bars=1, max_steps_truncate=None, min_unique_pitches=1, gap_bars=1.0,
-        ignore_polyphonic_notes=True, pad_end=True, tracks=tracks)
+        score, min_bars=1, max_steps_truncate=MAX_BARS * STEPS_PER_BAR, min_unique_pitches=1,
+        gap_bars=1.0, ignore_polyphonic_notes=True, pad_end=True, tracks=tracks)
     out = []
     for m in melodies:
         if not _usable_meter(m.steps_per_bar):
             continue
-        events = _padded(list(m.events)[:MAX_BARS * STEPS_PER_BAR])
+        events = _padded(list(m.events))  # a 2/4 melody ends on a 16-step line too
         out += [w for w in slide(events, window) if _in_range(w)]
     return _stack(unique_windows(out), window, 1)
 
