@@ -32,6 +32,7 @@ from tunelab.music.melody import extract_melodies
 from tunelab.music.midi_io import CorruptMidiError, read_midi, write_midi
 from tunelab.music.score import Score
 from tunelab.paths import metrics_file, processed_dir, samples_dir
+from tunelab.plotting import write_piano_roll
 
 log = logging.getLogger(__name__)
 
@@ -170,33 +171,6 @@ def training_windows(cfg: DictConfig, encoding: Any, limit: int = 4096) -> np.nd
 
 
 # --- writing output --------------------------------------------------------------------------
-
-def write_piano_roll(score: Score, path: Path, segment_steps: int, title: str) -> Path:
-    """A piano-roll PNG of ``score`` (one colour per part), a line between segments."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    total = max(score.total_steps, segment_steps)
-    fig, ax = plt.subplots(figsize=(min(4 + total / 32, 24), 4), dpi=100)
-    for k, track in enumerate(score.tracks):
-        for n in track.notes:
-            ax.broken_barh([(n.start, n.end - n.start)], (n.pitch - 0.4, 0.8), color=f"C{k}",
-                           label=track.name if n is track.notes[0] else None)
-    for x in range(segment_steps, total, segment_steps):
-        ax.axvline(x, color="0.6", lw=0.8, ls="--")
-    ax.set(xlabel="16th-note step", ylabel="MIDI pitch", title=title, xlim=(0, total))
-    if len(score.tracks) > 1:
-        ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, metadata={"Software": None})  # no timestamp: the same input, the same bytes
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
 
 def _save(score: Score, out: Path) -> Path:
     """Write ``score`` as MIDI through a temporary file, so ``out`` is whole or absent."""
