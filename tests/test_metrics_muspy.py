@@ -1,31 +1,63 @@
-"""The MusPy path tunelab uses (read_midi + pitch metrics), on hand-computed values."""
+"""MusPy's metrics as tunelab reads them (muspy.read_midi of our MIDI), on hand-computed values."""
 
 from __future__ import annotations
 
 import math
 
+import muspy
 import pytest
 
-from tunelab.evaluate import pitch_statistics
+from conftest import score_of
+from tunelab.metrics.muspy_metrics import METRICS, music_metrics, muspy_statistics
 from tunelab.music.midi_io import write_midi
-from tunelab.music.score import Note, Score, Track
+
+SCALE = [60, 62, 64, 65, 67, 69, 71, 72]  # C major, C4..C5
 
 
-def test_c_major_scale_pitch_statistics(tmp_path):
-    # C major scale C4..C5, one quarter note each: range 12, 7 pitch classes, all in scale
-    pitches = [60, 62, 64, 65, 67, 69, 71, 72]
-    score = Score("scale", (Track("m", tuple(Note(4 * i, 4 * i + 4, p) for i, p in enumerate(pitches))),))
-    stats = pitch_statistics([write_midi(score, tmp_path / "scale.mid")])
+def _scale(tmp_path, extra=()):
+    notes = [(p, 4 * i, 4 * i + 4) for i, p in enumerate(SCALE)]  # one quarter note each
+    return write_midi(score_of(notes, *extra), tmp_path / "scale.mid")
+
+
+def test_c_major_scale(tmp_path):
+    stats = muspy_statistics([_scale(tmp_path)])
     assert stats["pitch_range"] == 12
-    assert stats["n_pitch_classes_used"] == 7
+    assert stats["n_pitches_used"] == 8 and stats["n_pitch_classes_used"] == 7
     assert stats["scale_consistency"] == pytest.approx(1.0)
+    assert stats["pitch_in_scale_rate"] == pytest.approx(1.0)  # C major: no key signature in the file
+    assert stats["polyphony"] == pytest.approx(1.0) and stats["polyphony_rate"] == 0
     # eight different pitches once each: log2(8) bits; as pitch classes C comes twice
     assert stats["pitch_entropy"] == pytest.approx(3.0)
     probs = [2 / 8] + [1 / 8] * 6
     assert stats["pitch_class_entropy"] == pytest.approx(-sum(p * math.log2(p) for p in probs))
+    assert stats["empty_beat_rate"] == 0
+    # 4/4: bars 1 and 2 have onsets on every beat, bar 3 only the last note's release
+    # (MusPy counts the end tick); 4 differing positions out of 2 x (4 x resolution).
+    res = muspy.read_midi(_scale(tmp_path)).resolution
+    assert stats["groove_consistency"] == pytest.approx(1 - 4 / (2 * 4 * res))
 
 
-def test_single_note(tmp_path):
-    score = Score("one", (Track("m", (Note(0, 4, 60),)),))
-    stats = pitch_statistics([write_midi(score, tmp_path / "one.mid")])
-    assert stats["pitch_range"] == 0 and stats["n_pitch_classes_used"] == 1
+def test_out_of_key_notes_and_chords(tmp_path):
+    # a C major triad held a whole note, then an F#4 quarter note after a rest
+    path = write_midi(score_of([(60, 0, 16), (64, 0, 16), (67, 0, 16), (66, 20, 24)]), tmp_path / "c.mid")
+    stats = muspy_statistics([path])
+    assert stats["pitch_in_scale_rate"] == pytest.approx(3 / 4)
+    # MusPy's rate: steps with more than 2 (its default threshold) pitches over all 24 steps
+    assert stats["polyphony_rate"] == pytest.approx(16 / 24)
+    assert stats["polyphony"] == pytest.approx((16 * 3 + 4) / 20)  # mean pitches over sounding steps
+
+
+def test_drums_are_left_out(tmp_path):
+    path = write_midi(score_of([(36, 0, 4), (38, 4, 8)], drums=True), tmp_path / "d.mid")
+    assert all(math.isnan(v) for v in muspy_statistics([path]).values())
+    mixed = _scale(tmp_path)
+    assert music_metrics(muspy.read_midi(mixed))["pitch_range"] == 12
+
+
+def test_mean_over_files_skips_undefined_values(tmp_path):
+    one = write_midi(score_of([(60, 0, 4)]), tmp_path / "one.mid")  # a single bar: no groove
+    stats = muspy_statistics([one, _scale(tmp_path)])
+    assert stats["pitch_range"] == pytest.approx(6.0)  # (0 + 12) / 2
+    res = muspy.read_midi(one).resolution
+    assert stats["groove_consistency"] == pytest.approx(1 - 4 / (2 * 4 * res))  # the scale's alone
+    assert set(stats) == set(METRICS)

@@ -29,6 +29,15 @@ VERBS: dict[str, tuple[str, str]] = {
                  "tunelab evaluate corpus=bach"),
     "tables": ("the papers' comparison tables, published beside ours -> reports/tables/",
                "tunelab tables"),
+    "cross_corpus": ("test NLL of each melody model on every corpus's test split -> reports/metrics/",
+                     "tunelab cross_corpus model=melody_rnn_basic"),
+    "figures": ("the figures (PNG + SVG) from metrics, training logs and samples -> reports/figures/",
+                "tunelab figures"),
+    "report": ("the offline HTML report: tables, figures, audio of each sample -> reports/index.html",
+               "tunelab report report.samples_per_run=4"),
+    "compare": ("side-by-side configs and metrics of chosen runs -> reports/compare.{md,csv}",
+                "tunelab compare --runs melody_rnn_basic-bach melody_rnn_lookback-bach\n"
+                "  tunelab compare --wandb entity/tunelab   # online runs (needs `wandb login`)"),
     "accompany": ("write an accompaniment for a MIDI melody (Music Transformer encoder-decoder)",
                   "tunelab accompany tune.mid corpus=bach   # -> tune_accompanied.mid (S + A T B)"),
     "vae": ("MusicVAE: sample the prior, interpolate two MIDI files, or move one along an attribute",
@@ -55,6 +64,23 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
         from tunelab.paper import write_tables
 
         return write_tables(cfg)
+    if verb == "cross_corpus":
+        from tunelab.evaluate import cross_corpus
+
+        return cross_corpus(cfg)
+    if verb == "figures":
+        from tunelab.figures import make_figures
+
+        return make_figures(cfg)
+    if verb == "report":
+        from tunelab.report import build_report
+
+        print(build_report(cfg))
+        return None
+    if verb == "compare":
+        from tunelab.compare import compare
+
+        return compare(cfg, args.runs, args.wandb, args.keys)
     if verb == "download":
         return extract.download(cfg)
     if verb == "extract":
@@ -146,6 +172,13 @@ def parser() -> argparse.ArgumentParser:
                             help="output MIDI (default: <melody>_accompanied.mid)")
             sp.add_argument("--track", default=None,
                             help="melody track name (default: the first pitched track)")
+        if verb == "compare":
+            sp.add_argument("--runs", nargs="+", default=None, metavar="RUN",
+                            help="{model}-{corpus} runs to compare (default: every local run)")
+            sp.add_argument("--wandb", default=None, metavar="ENTITY/PROJECT",
+                            help="compare online W&B runs of this project instead of local ones")
+            sp.add_argument("--keys", nargs="+", default=None, metavar="KEY",
+                            help="dotted config/metric keys to show (default: those that differ)")
         if verb == "vae":
             sp.add_argument("action", choices=VAE_ACTIONS, help="what to do with the trained MusicVAE")
             sp.add_argument("--steps", type=int, default=8,

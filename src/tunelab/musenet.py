@@ -18,11 +18,11 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tunelab.config import ConfigError
-from tunelab.corpora.download import atomic_dir, write_json_atomic
+from tunelab.corpora.download import atomic_dir
 from tunelab.datamodule import load_split
 from tunelab.models.components.sampling import generate
 from tunelab.music.midi_io import read_midi, write_midi
-from tunelab.paths import interim_dir, metrics_file, processed_dir, samples_dir, training_corpora
+from tunelab.paths import interim_dir, processed_dir, samples_dir, training_corpora
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def sample_musenet(cfg: DictConfig, net: torch.nn.Module, encoding: Any) -> list
 def evaluate_musenet(cfg: DictConfig, net: torch.nn.Module, encoding: Any) -> dict:
     """Per-style valid/test NLL, pitch statistics of samples and test pieces, and style
     adherence -> reports/metrics/musenet-joint.json."""
-    from tunelab.evaluate import pitch_statistics, test_nll
+    from tunelab.evaluate import compare_with_real, test_nll, training_pieces
     from tunelab.music.score import load_scores
     from tunelab.style import style_adherence, train_style_classifier
 
@@ -113,18 +113,21 @@ def evaluate_musenet(cfg: DictConfig, net: torch.nn.Module, encoding: Any) -> di
     samples = {c: sorted(samples_dir(cfg).glob(f"{c}_*.mid")) for c in real}
     for c in real:
         folder = processed_dir(cfg, "musenet", corpus=c)
-        metrics["styles"][c] = {split: test_nll(net, load_split(folder, split), encoding,
-                                                cfg.model.seq_len) for split in ("valid", "test")}
-        metrics["styles"][c]["samples"] = {"count": len(samples[c]), **pitch_statistics(samples[c])}
+        metrics["styles"][c] = {split: test_nll(net, load_split(folder, split), encoding, cfg.model.seq_len,
+                                                name="musenet") for split in ("valid", "test")}
+        test_scores = [s for s in real[c] if s.meta.get("split") == "test"]
+        metrics["styles"][c].update(
+            compare_with_real(cfg, samples[c], test_scores, training_pieces(cfg, "musenet", corpus=c)))
     for split in ("valid", "test"):
         per = [metrics["styles"][c][split] for c in real]
         steps = sum(p["steps"] for p in per)
         nll = sum(p["nll_per_step"] * p["steps"] for p in per) / max(steps, 1)
-        metrics[split] = {"nll_per_step": nll, "bits_per_step": nll / math.log(2), "steps": steps}
+        notes = sum(p["notes"] for p in per)
+        metrics[split] = {"nll_per_step": nll, "bits_per_step": nll / math.log(2), "steps": steps,
+                          "bits_per_note": nll * steps / math.log(2) / max(notes, 1), "notes": notes}
     classifier, report = train_style_classifier(real)
     spq = cfg.corpus.steps_per_quarter
     generated = {c: [read_midi(p, spq) for p in files] for c, files in samples.items()}
     metrics["style_classifier"] = report
     metrics["style_adherence"] = style_adherence(classifier, generated)
-    write_json_atomic(metrics_file(cfg), metrics)
     return metrics

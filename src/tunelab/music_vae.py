@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from tunelab.corpora.download import atomic_dir, write_json_atomic
+from tunelab.corpora.download import atomic_dir
 from tunelab.datamodule import LatentWindowDataset, load_split
 from tunelab.encodings.music_vae import PIANO_MAX, PIANO_MIN, STEPS_PER_BAR, fit_window, track_line
 from tunelab.models.components.music_vae import MusicVAE
@@ -31,7 +30,7 @@ from tunelab.music.constants import MIN_MIDI_PITCH
 from tunelab.music.melody import extract_melodies
 from tunelab.music.midi_io import CorruptMidiError, read_midi, write_midi
 from tunelab.music.score import Score
-from tunelab.paths import metrics_file, processed_dir, samples_dir
+from tunelab.paths import processed_dir, samples_dir
 from tunelab.plotting import write_piano_roll
 
 log = logging.getLogger(__name__)
@@ -199,6 +198,14 @@ def sample_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any) -> list[Path
     return [samples_dir(cfg) / n for n in written]
 
 
+def interpolate_windows(net: MusicVAE, ends: np.ndarray, steps: int, temperature: float,
+                        seed: int) -> np.ndarray:
+    """``steps`` windows decoded from slerps between the posterior means of two windows."""
+    mu = encode_means(net, ends)
+    z = np.stack([slerp(mu[0], mu[1], t) for t in np.linspace(0.0, 1.0, steps)])
+    return decode_latents(net, z, temperature, seed)
+
+
 def interpolate(cfg: DictConfig, net: MusicVAE, encoding: Any, start: Path, end: Path, steps: int,
                 out: Path, temperature: float) -> tuple[Path, Path]:
     """Decode ``steps`` slerps between the posterior means of the first windows of two files
@@ -207,9 +214,7 @@ def interpolate(cfg: DictConfig, net: MusicVAE, encoding: Any, start: Path, end:
         raise ValueError(f"--steps {steps}: an interpolation needs at least 2 steps (the two ends)")
     ends = np.concatenate([input_windows(start, encoding, cfg.corpus.steps_per_quarter)[:1],
                            input_windows(end, encoding, cfg.corpus.steps_per_quarter)[:1]])
-    mu = encode_means(net, ends)
-    z = np.stack([slerp(mu[0], mu[1], t) for t in np.linspace(0.0, 1.0, steps)])
-    windows = decode_latents(net, z, temperature, cfg.seed)
+    windows = interpolate_windows(net, ends, steps, temperature, cfg.seed)
     score = encoding.to_score(windows, f"interpolation {start.stem} -> {end.stem}")
     midi = _save(score, out)
     title = f"{cfg.model.name}: {start.name} → {end.name}, {steps} steps"
@@ -280,9 +285,9 @@ def reconstruction_metrics(net: MusicVAE, windows: torch.Tensor, seed: int = 0,
 
 def evaluate_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any) -> dict:
     """reports/metrics/{model}-{corpus}.json: Table 1's metrics on valid and test windows
-    (each piece's first 5, as Magenta evaluates), and MusPy pitch statistics of the prior
-    samples beside the test windows."""
-    from tunelab.evaluate import pitch_statistics
+    (each piece's first 5, as Magenta evaluates), and the prior samples against the test
+    windows (:func:`tunelab.evaluate.compare_with_real`)."""
+    from tunelab.evaluate import compare_with_real, training_pieces
 
     folder = processed_dir(cfg, encoding.name)
     size = "CPU-sized" if cfg.trainer.accelerator == "cpu" else "GPU-sized"
@@ -298,13 +303,7 @@ def evaluate_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any) -> dict:
         metrics[split] = reconstruction_metrics(net, windows[split], cfg.seed)
     if cfg.model.name in PAPER_TABLE_1:
         metrics["paper_table_1"] = PAPER_TABLE_1[cfg.model.name]
+    test_scores = [encoding.to_score(w.numpy(), f"test-{i}") for i, w in enumerate(windows["test"])]
     samples = sorted(samples_dir(cfg).glob("*.mid"))
-    if not samples:
-        raise FileNotFoundError(f"{samples_dir(cfg)} has no MIDI: run the sample stage first")
-    metrics["samples"] = {"count": len(samples), **pitch_statistics(samples)}
-    with tempfile.TemporaryDirectory() as tmp:
-        files = [write_midi(encoding.to_score(w.numpy(), f"test-{i}"), Path(tmp) / f"{i}.mid")
-                 for i, w in enumerate(windows["test"])]
-        metrics["test_pieces"] = {"count": len(files), **pitch_statistics(files)}
-    write_json_atomic(metrics_file(cfg), metrics)
+    metrics.update(compare_with_real(cfg, samples, test_scores, training_pieces(cfg, encoding.name)))
     return metrics

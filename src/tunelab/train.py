@@ -19,6 +19,7 @@ from tunelab.models.lm_module import EventLMModule
 from tunelab.models.vae_module import MusicVAEModule
 from tunelab.paths import model_dir, processed_dir, run_name, training_corpora
 from tunelab.tokenize import MELODY_ENCODINGS, encoding_for
+from tunelab.tracking import wandb_group
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
         save.mkdir(parents=True, exist_ok=True)
         loggers.append(WandbLogger(
             project=cfg.logger.project, name=run_name(cfg), save_dir=str(save),
-            group=cfg.corpus.name, job_type="train",
+            group=wandb_group(cfg), job_type="train",
             config=OmegaConf.to_container(cfg, resolve=True)))
     return loggers
 
