@@ -8,6 +8,7 @@ time signature it is in 4/4; a note without a velocity has velocity 80.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -141,7 +142,10 @@ def write_jsonl_gz(path: Path, records: Iterable[dict]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+    # mtime=0 and no file name in the gzip header: the same records give the same bytes, so
+    # a re-run extract stage leaves everything downstream of it valid in DVC.
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, separators=(",", ":")) + "\n")
     tmp.replace(path)
