@@ -31,10 +31,9 @@ def test_c_major_scale(tmp_path):
     probs = [2 / 8] + [1 / 8] * 6
     assert stats["pitch_class_entropy"] == pytest.approx(-sum(p * math.log2(p) for p in probs))
     assert stats["empty_beat_rate"] == 0
-    # 4/4: bars 1 and 2 have onsets on every beat, bar 3 only the last note's release
-    # (MusPy counts the end tick); 4 differing positions out of 2 x (4 x resolution).
-    res = muspy.read_midi(_scale(tmp_path)).resolution
-    assert stats["groove_consistency"] == pytest.approx(1 - 4 / (2 * 4 * res))
+    # On the 16th grid, 4/4: bars 1 and 2 have onsets on every beat, bar 3 only the last
+    # note's release (MusPy counts the end); 4 differing positions out of 2 x 16.
+    assert stats["groove_consistency"] == pytest.approx(1 - 4 / (2 * 16))
 
 
 def test_out_of_key_notes_and_chords(tmp_path):
@@ -45,6 +44,14 @@ def test_out_of_key_notes_and_chords(tmp_path):
     # MusPy's rate: steps with more than 2 (its default threshold) pitches over all 24 steps
     assert stats["polyphony_rate"] == pytest.approx(16 / 24)
     assert stats["polyphony"] == pytest.approx((16 * 3 + 4) / 20)  # mean pitches over sounding steps
+
+
+def test_groove_consistency_sees_rhythm_changes(tmp_path):
+    # bar 1: four quarter notes; bar 2: eighth notes on beats 1-2 only; on the 16th grid
+    # positions 0,4,8,12 vs 0,2,4,6: 4 of 16 positions differ (2, 6 on; 8, 12 off)
+    bar2 = [(62, 16 + 2 * i, 18 + 2 * i) for i in range(4)]
+    path = write_midi(score_of([(60, 4 * i, 4 * i + 4) for i in range(4)] + bar2), tmp_path / "g.mid")
+    assert muspy_statistics([path])["groove_consistency"] == pytest.approx(1 - 4 / 16)
 
 
 def test_drums_are_left_out(tmp_path):
@@ -58,6 +65,5 @@ def test_mean_over_files_skips_undefined_values(tmp_path):
     one = write_midi(score_of([(60, 0, 4)]), tmp_path / "one.mid")  # a single bar: no groove
     stats = muspy_statistics([one, _scale(tmp_path)])
     assert stats["pitch_range"] == pytest.approx(6.0)  # (0 + 12) / 2
-    res = muspy.read_midi(one).resolution
-    assert stats["groove_consistency"] == pytest.approx(1 - 4 / (2 * 4 * res))  # the scale's alone
+    assert stats["groove_consistency"] == pytest.approx(1 - 4 / (2 * 16))  # the scale's alone
     assert set(stats) == set(METRICS)

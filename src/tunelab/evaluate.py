@@ -87,10 +87,10 @@ def compare_with_real(cfg: DictConfig, sample_files: list[Path], test_scores: li
         raise FileNotFoundError(f"{samples_dir(cfg)} has no MIDI: run the sample stage first")
     spq = cfg.corpus.steps_per_quarter
     samples = [read_midi(p, spq) for p in sample_files]
-    out: dict[str, Any] = {"samples": {"count": len(sample_files), **muspy_statistics(sample_files)}}
+    out: dict[str, Any] = {"samples": {"count": len(sample_files), **muspy_statistics(sample_files, spq)}}
     with tempfile.TemporaryDirectory() as tmp:
         files = [write_midi(s, Path(tmp) / f"{i}.mid") for i, s in enumerate(test_scores)]
-        out["test_pieces"] = {"count": len(files), **muspy_statistics(files)}
+        out["test_pieces"] = {"count": len(files), **muspy_statistics(files, spq)}
         # The reference set goes through MIDI too, like the samples.
         reference = [read_midi(f, spq) for f in files]
     cap = cfg.evaluate.max_reference_pieces

@@ -234,6 +234,9 @@ METRIC_COLUMNS = (
     Column("test bits/step", "test.bits_per_step",
            "Cross-entropy on the test split in bits per step of the run's encoding (lower is better; "
            "compare runs of the same encoding only).", always=True),
+    Column("test bits/note", "test.bits_per_note",
+           "The same test cross-entropy summed and divided by the notes the test split decodes to: "
+           "compares encodings that spend different numbers of tokens per note."),
     Column("n-gram bits/step", "ngram_baseline.bits_per_step",
            "The best bigram/trigram baseline with add-k smoothing (order and k tuned on the validation "
            "split) over the same labels and positions."),
@@ -247,8 +250,9 @@ METRIC_COLUMNS = (
            "mgeval overlapping area between the samples' and the test set's feature distributions, "
            "averaged over features (0..1, higher = samples closer to the test set)."),
     Column("copied share", "novelty.copied_share",
-           "Novelty: the share of sampled material found copied from the training data "
-           "(lower = more novel)."),
+           "Novelty: the share of samples that repeat `evaluate.novelty_bars` (default 2) bars of a "
+           "training piece (longest common run of melody events, transposition-invariant; "
+           "lower = more novel)."),
 )
 
 

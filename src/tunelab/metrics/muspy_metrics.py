@@ -1,8 +1,10 @@
 """MusPy's absolute metrics (Dong et al. 2020, `muspy.metrics`) over sets of MIDI files.
 
 Samples and real pieces are read back by the same reader (`muspy.read_midi`), so both
-sides see identical timing and track handling. Drum tracks are left out: their "pitches"
-are instruments.
+sides see identical timing and track handling, then put on tunelab's 16th-note grid (every
+piece here is quantized to it): MusPy's groove consistency compares onset positions per
+bar, and at a MIDI file's 480 ticks per beat any bar of a few onsets scores about 1.
+Drum tracks are left out: their "pitches" are instruments.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import statistics
 from pathlib import Path
 
 import muspy
+
+from tunelab.music.constants import DEFAULT_STEPS_PER_QUARTER
 
 # Metrics that need nothing but the music.
 PLAIN = {
@@ -35,7 +39,7 @@ def measure_resolution(music: muspy.Music) -> int:
     return max(1, round(music.resolution * num * 4 / den))
 
 
-def music_metrics(music: muspy.Music) -> dict[str, float]:
+def music_metrics(music: muspy.Music, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one piece; NaN where a metric is undefined
     (no notes; groove consistency of a single bar).
 
@@ -44,6 +48,7 @@ def music_metrics(music: muspy.Music) -> dict[str, float]:
     in-key rate; for other encodings read ``scale_consistency`` (the best key) instead.
     """
     music = music.deepcopy()
+    music.adjust_resolution(steps_per_quarter)
     music.tracks = [t for t in music.tracks if not t.is_drum and t.notes]
     if not music.tracks:
         return dict.fromkeys(METRICS, math.nan)
@@ -55,12 +60,13 @@ def music_metrics(music: muspy.Music) -> dict[str, float]:
     return out
 
 
-def muspy_statistics(midi_files: list[Path]) -> dict[str, float]:
+def muspy_statistics(midi_files: list[Path], steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+                     ) -> dict[str, float]:
     """Mean of each metric over ``midi_files``; undefined (NaN) values are left out, and a
     metric undefined for every file stays NaN."""
     values: dict[str, list[float]] = {k: [] for k in METRICS}
     for f in midi_files:
-        for name, v in music_metrics(muspy.read_midi(f)).items():
+        for name, v in music_metrics(muspy.read_midi(f), steps_per_quarter).items():
             if not math.isnan(v):
                 values[name].append(v)
     return {k: (statistics.fmean(v) if v else math.nan) for k, v in values.items()}
