@@ -81,8 +81,12 @@ def _heatmap(ax: plt.Axes, grid: np.ndarray, rows: list[str], cols: list[str], t
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             v = grid[i, j]
-            ax.text(j, i, "—" if math.isnan(v) else fmt.format(v), ha="center", va="center", fontsize=7,
-                    color="0.5" if math.isnan(v) else "w")
+            if math.isnan(v):
+                ax.text(j, i, "—", ha="center", va="center", fontsize=7, color="0.5")
+                continue
+            r, g, b, _ = im.cmap(im.norm(v))  # dark text on light cells, light on dark
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
+                    color="k" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "w")
 
 
 # --- the figures ---------------------------------------------------------------------------------
