@@ -116,10 +116,7 @@ def test_compare_side_by_side(run, capsys):
 
 
 def test_report_covers_every_run(run):
-    pytest.importorskip("tunelab.report")
-    if not shutil.which("fluidsynth"):
-        pytest.skip("fluidsynth is not installed")
-    tmp, common = run
+    tmp, common = run  # without fluidsynth the page still builds, with rolls and MIDI links
     assert main(["report", *common]) == 0
     html = (tmp / "reports/index.html").read_text()
     for r in ("melody_rnn_basic-children", "melody_rnn_basic-jsb"):
