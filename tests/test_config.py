@@ -27,8 +27,8 @@ def test_every_option_composes(group):
 
 @pytest.mark.parametrize("overrides, message", [
     (["corpus=nope"], "corpus=nope is not an option; choose one of: bach, children, jazz, jsb, midi_dir"),
-    (["model=nope"], "model=nope is not an option; choose one of: melody_rnn_attention, melody_rnn_basic, "
-                    "melody_rnn_lookback, melody_rnn_mono"),
+    (["model=nope"], "model=nope is not an option; choose one of: jukebox, jukebox_prior, "
+                    "jukebox_upsampler, jukebox_vqvae, melody_rnn_attention, melody_rnn_basic"),
     (["trainer.max_steps=-5"], "trainer.max_steps=-5: must be a positive integer"),
     (["trainer.max_stepz=3"], "trainer.max_stepz is not a config key"),
     (["sample.temperature=0"], "sample.temperature=0: must be > 0"),
@@ -61,3 +61,8 @@ def test_cli_help_explains_itself(capsys):
 def test_cfg_prints_composed_config(capsys):
     assert main(["train", "corpus=jazz", "--cfg"]) == 0
     assert "kind: jazz" in capsys.readouterr().out
+
+
+def test_jukebox_seconds_must_be_positive():
+    with pytest.raises(ConfigError, match=r"seconds=-1: must be a positive number of seconds"):
+        load_config(["model=jukebox", "seconds=-1"])

@@ -19,6 +19,9 @@ VERBS: dict[str, tuple[str, str]] = {
                  "tunelab download corpus=jazz corpus.mirror=../shared/data"),
     "extract": ("parse a corpus, extract melodies -> data/interim/{corpus}/",
                 "tunelab extract corpus=midi_dir corpus.path=/some/dir"),
+    "render_audio": ("render a corpus to audio (or read a WAV/FLAC folder) -> data/audio/{corpus}/",
+                     "tunelab render_audio corpus=bach\n"
+                     "  tunelab render_audio corpus=midi_dir corpus.path=x audio.source_dir=/my/wavs"),
     "tokenize": ("encode a corpus -> data/processed/{corpus}/{encoding}/",
                  "tunelab tokenize corpus=bach encoding=lookback"),
     "train": ("train a model on a corpus -> models/{model}-{corpus}/",
@@ -64,6 +67,10 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
         from tunelab.paper import write_tables
 
         return write_tables(cfg)
+    if verb == "render_audio":
+        from tunelab.audio_corpus import render_corpus_audio
+
+        return render_corpus_audio(cfg)
     if verb == "cross_corpus":
         from tunelab.evaluate import cross_corpus
 

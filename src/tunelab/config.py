@@ -90,9 +90,10 @@ def validate(cfg: DictConfig) -> None:
     from tunelab.tokenize import ENCODINGS
 
     _require(cfg.corpus.kind in KINDS, "corpus.kind", cfg.corpus.kind, f"choose one of {', '.join(KINDS)}")
+    trained = cfg.model.get("stage") != "generate"  # the assembled Jukebox trains nothing itself
     for key in ("corpus.steps_per_quarter", "trainer.max_steps", "trainer.val_check_interval",
-                "model.batch_size", "model.seq_len", "sample.num_outputs", "sample.num_steps",
-                "sample.beam_size", "sample.branch_factor", "sample.steps_per_iteration",
+                *(("model.batch_size", "model.seq_len") if trained else ()), "sample.num_outputs",
+                "sample.num_steps", "sample.beam_size", "sample.branch_factor", "sample.steps_per_iteration",
                 "extract.min_bars", "extract.min_unique_pitches"):
         _positive_int(cfg, key)
     _require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")
@@ -112,8 +113,11 @@ def validate(cfg: DictConfig) -> None:
         v = cfg.split[part]
         _require(0 <= v < 1, f"split.{part}", v, "must be a fraction in [0, 1)")
     _require(cfg.split.valid + cfg.split.test < 1, "split", dict(cfg.split), "valid + test must be < 1")
-    _require(cfg.model.encoding in ENCODINGS, "model.encoding", cfg.model.encoding,
-             f"choose one of {', '.join(ENCODINGS)}")
+    if cfg.model.get("family") != "jukebox":  # Jukebox models raw audio, not tokens
+        _require(cfg.model.encoding in ENCODINGS, "model.encoding", cfg.model.encoding,
+                 f"choose one of {', '.join(ENCODINGS)}")
+    _require(isinstance(cfg.seconds, int | float) and cfg.seconds > 0, "seconds", cfg.seconds,
+             "must be a positive number of seconds")
     for enc in cfg.pipeline.encodings:
         _require(enc in ENCODINGS, "pipeline.encodings", enc, f"choose from {', '.join(ENCODINGS)}")
     if cfg.model.get("family") == "accompaniment":
@@ -180,13 +184,15 @@ def params_snapshot(overrides: list[str] | None = None) -> dict:
     snap["models"] = {
         m: OmegaConf.to_container(load_config([*(overrides or []), f"model={m}"]).model, resolve=True)
         for m in dict.fromkeys([*cfg.pipeline.models, *cfg.pipeline.grid_models,
-                                *cfg.pipeline.accompaniment_models, "musenet", *VAE_MODELS])
+                                *cfg.pipeline.accompaniment_models, "musenet", *VAE_MODELS,
+                                *JUKEBOX_MODELS])
     }
     return snap
 
 
 VAE_MODELS = ("music_vae_mel_2bar", "music_vae_mel_16bar_flat", "music_vae_mel_16bar_hier",
               "music_vae_trio_16bar")  # dvc.yaml's *vae_runs
+JUKEBOX_MODELS = ("jukebox_vqvae", "jukebox_prior", "jukebox_upsampler", "jukebox")
 
 
 def write_params(path: Path = Path("params.yaml")) -> None:

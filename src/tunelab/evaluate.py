@@ -114,6 +114,10 @@ def melody_test_scores(cfg: DictConfig, name: str) -> list[Score]:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Write reports/metrics/{model}-{corpus}.json for `dvc metrics show`."""
+    if cfg.model.family == "jukebox":
+        from tunelab.jukebox import evaluate_jukebox
+
+        return evaluate_jukebox(cfg)
     net, encoding, name = load_trained(cfg)
     if cfg.model.family == "musenet":
         from tunelab.musenet import evaluate_musenet

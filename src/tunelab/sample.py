@@ -175,7 +175,11 @@ def sample_tokens(cfg: DictConfig, net: torch.nn.Module, encoding: Any, name: st
 
 
 def sample(cfg: DictConfig) -> list[Path]:
-    """Write ``sample.num_outputs`` MIDI files to samples/{model}-{corpus}/."""
+    """Write ``sample.num_outputs`` MIDI files to samples/{model}-{corpus}/ (Jukebox: WAV)."""
+    if cfg.model.family == "jukebox":
+        from tunelab.jukebox import sample_jukebox
+
+        return sample_jukebox(cfg)
     net, encoding, name = load_trained(cfg)
     if cfg.model.family == "musenet":
         from tunelab.musenet import sample_musenet

@@ -68,15 +68,26 @@ def build_vae_module(cfg: DictConfig, net, encoding) -> MusicVAEModule:
     return MusicVAEModule(net, instantiate(cfg.model.optimizer), **cfg.model.vae)
 
 
-def train(cfg: DictConfig) -> dict:
-    """Train, then write models/{model}-{corpus}/ (checkpoint, config, metrics) whole."""
-    L.seed_everything(cfg.seed, workers=True)
+def setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, list[str]]:
+    """The module, its data and the vocabulary saved with the checkpoint."""
+    if cfg.model.family == "jukebox":  # raw audio: its own windows and modules
+        from tunelab.jukebox import training_setup
+
+        module, data = training_setup(cfg)
+        return module, data, list(cfg.model.corpora)  # the style ids are its only vocabulary
     encoding = encoding_for(cfg, cfg.model.encoding)
     module = build_module(cfg, encoding)
     folders = [processed_dir(cfg, corpus=c) for c in training_corpora(cfg)]
     augment = cfg.model.get("augment")
     data = EventDataModule(folders, encoding, cfg.model.batch_size, cfg.model.seq_len, seed=cfg.seed,
                            net=module.net, augment=encoding.augmenter(**augment) if augment else None)
+    return module, data, list(encoding.vocab.tokens)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train, then write models/{model}-{corpus}/ (checkpoint, config, metrics) whole."""
+    L.seed_everything(cfg.seed, workers=True)
+    module, data, vocab = setup(cfg)
     with atomic_dir(model_dir(cfg)) as out:
         loggers = make_loggers(cfg, out)
         trainer = L.Trainer(
@@ -94,7 +105,7 @@ def train(cfg: DictConfig) -> dict:
                     lg.experiment.finish()
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         metrics["steps"] = int(trainer.global_step)
-        save_checkpoint(out / "model.ckpt", module.net, cfg, list(encoding.vocab.tokens))
+        save_checkpoint(out / "model.ckpt", module.net, cfg, vocab)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_json_atomic(out / "train_metrics.json", metrics)
     log.info("%s: %s", run_name(cfg), metrics)

@@ -127,3 +127,11 @@ def test_read_wav_downmixes_and_scales(tmp_path):
     x, rate = read_wav(path)
     assert rate == 8000 and x.dtype == np.float32
     np.testing.assert_allclose(x, [(32767 - 32768) / 65536, 0.5, -0.25], atol=1e-6)
+
+
+def test_a_stretch_without_notes_renders_as_silence_not_amplified_noise(fluidsynth, tmp_path):
+    # the only note starts at 4 s; cut at 1 s nothing sounds, and fluidsynth's ~1e-8 noise
+    # floor must not be normalised up to full scale
+    midi = write_midi(score_of([(69, 32, 40)]), tmp_path / "late.mid")
+    audio, _ = read_wav(render_wav(midi, tmp_path / "late.wav", 22050, max_seconds=1.0))
+    assert np.max(np.abs(audio)) == 0

@@ -27,6 +27,7 @@ INSTALL_HINT = ("install it: `sudo apt-get install fluidsynth` (Debian/Ubuntu) "
 GAIN = 1.0  # fluidsynth master gain; float output cannot clip, the peak is normalised after
 PEAK = 10 ** (-1 / 20)  # -1 dBFS: headroom for lossy re-encoders and inter-sample peaks
 SILENCE_DB = -60.0  # below the peak by this much counts as silence when trimming the tail
+SILENT_PEAK = 1e-5  # fluidsynth's output without notes (~1e-8 of noise): left silent, not normalised
 TAIL_PAD_S = 0.05  # kept after the last audible sample
 FADE_S = 0.02  # fade-out at the end, so a cut at max_seconds does not click
 
@@ -93,6 +94,8 @@ def _fluidsynth(midi: Path, raw: Path, sample_rate: int, soundfont: Path) -> Non
 def _finish(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     """Trim the trailing silence, fade out the last few ms and normalise the peak."""
     peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    if peak < SILENT_PEAK:  # no notes: normalising would blow the synth's noise floor up to -1 dBFS
+        return np.zeros_like(mono)
     if peak > 0:
         loud = np.flatnonzero(np.abs(mono) > peak * 10 ** (SILENCE_DB / 20))
         end = min(mono.size, int(loud[-1]) + 1 + int(TAIL_PAD_S * sample_rate))
