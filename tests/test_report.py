@@ -14,7 +14,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+import soundfile as sf
 
 from conftest import REPO, score_of, tiny_overrides
 from tunelab.config import load_config
@@ -116,6 +118,11 @@ def make_tree(root: Path) -> Path:
     (samples / "music_vae_mel_2bar-bach").mkdir(parents=True)
     (samples / "music_vae_mel_2bar-bach" / "sample_00.mid").write_bytes(b"MThd\x00\x00\x00\x06 truncated")
     write_midi(score_of(tune), samples / "music_vae_mel_2bar-bach" / "sample_01.mid")
+    # an audio model's run (Jukebox): WAVs, no MIDI
+    (samples / "jukebox-joint").mkdir(parents=True)
+    t = np.arange(22050) / 22050
+    sf.write(samples / "jukebox-joint" / "bach_00.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050,
+             subtype="PCM_16")
     return root
 
 
@@ -214,7 +221,11 @@ def test_report_has_every_section_and_its_assets(built):
     assert sorted(p.name for p in site.rglob("*") if "music_vae" in p.as_posix() and p.is_file()) == \
         ["sample_01.mid", "sample_01.png", "sample_01.wav"]  # nothing of the corrupt one
     assert re.search(r"skipped: <code>music_vae_mel_2bar-bach/sample_00\.mid</code> — \S", text)
-    assert text.count("<audio controls") == 4 and text.count('class="roll"') == 4
+    assert text.count("<audio controls") == 5 and text.count('class="roll"') == 5
+    # the audio model's WAV is played as it is, with a spectrogram and a WAV link
+    assert (site / "audio" / "jukebox-joint" / "bach_00.wav").read_bytes() == \
+        (built / "samples" / "jukebox-joint" / "bach_00.wav").read_bytes()
+    assert 'alt="spectrogram of jukebox-joint/bach_00.wav"' in text
     # every link relative and present: the folder can be zipped and opened anywhere
     assert str(built) not in text
     for _, link in c.links:
@@ -260,7 +271,9 @@ def test_without_fluidsynth_the_page_keeps_rolls_and_midi(tmp_path, monkeypatch)
     text = build_report(report_cfg(root)).read_text(encoding="utf-8")
     check_html(text)
     assert "No audio: fluidsynth is not installed" in text and "apt-get install fluidsynth" in text
-    assert "<audio" not in text and text.count('class="roll"') == 4
+    # only the audio model's WAV can still be played
+    assert text.count("<audio") == 1 and "jukebox-joint/bach_00.wav" in text
+    assert text.count('class="roll"') == 5
     assert 'id="fig-training_loss"' in text and "training loss" in text
     assert "Not produced yet: no <code>reports/metrics/*.json</code>" in text
 
@@ -325,8 +338,8 @@ def test_report_in_headless_chromium(built):
             browser.close()
     assert not errors, errors
     assert not outside and all(urlparse(u).scheme in ("file", "data") for u in requests), (outside, requests)
-    assert len(images) == 5 and all(i["ok"] for i in images), images  # the figure and four piano rolls
-    assert len(audio) == 4
+    assert len(images) == 6 and all(i["ok"] for i in images), images  # figure, 4 rolls, a spectrogram
+    assert len(audio) == 5
     for a in audio:
         assert (reports / unquote(a["src"])).is_file(), a
         assert a["error"] is None and a["ready"] >= 1 and 0 < a["duration"] <= 3.5, a  # max_seconds=3

@@ -54,3 +54,15 @@ def write_piano_roll(score: Score, path: Path, segment_steps: int | None, title:
     draw_piano_roll(ax, score, segment_steps, title)
     fig.tight_layout()
     return save_figure(fig, path, formats)[0]
+
+
+def write_spectrogram(wav: Path, path: Path, title: str, max_hz: float = 5000.0) -> Path:
+    """A log-power spectrogram picture of a WAV file (generated audio has no piano roll)."""
+    import soundfile as sf
+
+    audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+    fig, ax = plt.subplots(figsize=(min(4 + len(audio) / rate, 24), 4), dpi=100)
+    ax.specgram(audio.mean(1) + 1e-9, NFFT=1024, Fs=rate, noverlap=768, cmap="magma")
+    ax.set(xlabel="seconds", ylabel="Hz", title=title, ylim=(0, min(max_hz, rate / 2)))
+    fig.tight_layout()
+    return save_figure(fig, path, (Path(path).suffix or ".png",))[0]

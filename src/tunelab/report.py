@@ -30,7 +30,7 @@ from tqdm import tqdm
 from tunelab.corpora.download import atomic_dir, write_text_atomic
 from tunelab.music.audio import AudioRenderError, FluidsynthNotFoundError, fluidsynth_executable, render_wav
 from tunelab.music.midi_io import CorruptMidiError, read_midi
-from tunelab.plotting import write_piano_roll
+from tunelab.plotting import write_piano_roll, write_spectrogram
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +454,7 @@ class Sample:
     audio_seconds: float | None
     roll_size: tuple[int, int] | None
     cut: bool  # the audio stops at max_seconds, before the MIDI does
+    kind: str = "MIDI"  # what the sample is: MIDI (rendered here) or WAV (an audio model's output)
 
 
 def _wav_seconds(path: Path) -> float:
@@ -472,13 +473,30 @@ def render_samples(samples_dir: Path, site: Path, per_run: int, sample_rate: int
                    ) -> tuple[dict[str, list[Sample]], list[tuple[str, str]]]:
     """Audio, piano roll and a MIDI copy of each run's first ``per_run`` samples into ``site``."""
     runs = _visible(sorted(p for p in samples_dir.iterdir() if p.is_dir())) if samples_dir.is_dir() else []
-    jobs = [(run, midi) for run in runs for midi in _visible(sorted(run.glob("*.mid")))[:per_run]]
+    # MIDI samples, or an audio model's WAVs when a run has no MIDI
+    jobs = [(run, f) for run in runs
+            for f in (_visible(sorted(run.glob("*.mid"))) or _visible(sorted(run.glob("*.wav"))))[:per_run]]
     done: dict[str, list[Sample]] = {run.name: [] for run in runs}
     skipped: list[tuple[str, str]] = []
     for run, midi in tqdm(jobs, desc="report: samples", unit="sample", leave=False):
         rel = f"{run.name}/{midi.stem}"
         outs = {"midi": site / "midi" / run.name / midi.name, "roll": site / "rolls" / f"{rel}.png",
                 "wav": site / "audio" / f"{rel}.wav"}
+        if midi.suffix == ".wav":
+            try:
+                outs["wav"].parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(midi, outs["wav"])
+                write_spectrogram(midi, outs["roll"], f"{run.name} / {midi.name}")
+                seconds = _wav_seconds(outs["wav"])
+            except (OSError, ValueError, RuntimeError, wave.Error) as e:
+                for p in outs.values():
+                    p.unlink(missing_ok=True)
+                skipped.append((f"{run.name}/{midi.name}", _reason(e, midi)))
+                continue
+            wav_rel = f"site/audio/{rel}.wav"
+            done[run.name].append(Sample(run.name, midi.name, wav_rel, f"site/rolls/{rel}.png", wav_rel,
+                                         seconds, seconds, png_size(outs["roll"]), False, kind="WAV"))
+            continue
         try:
             score = read_midi(midi, STEPS_PER_QUARTER)
             midi_seconds = float(mido.MidiFile(midi).length)
@@ -510,11 +528,12 @@ def _sample_html(s: Sample) -> str:
             dur += f" (audio: first {s.audio_seconds:.4g} s)"
         audio = (f'<audio controls preload="metadata"><source src="{url(s.wav_rel)}" type="audio/wav">'
                  f'<a href="{url(s.wav_rel)}">WAV</a></audio>\n')
-    roll = _img(s.roll_rel, f"piano roll of {s.run}/{s.midi_name}", s.roll_size, "roll")
+    picture = "piano roll" if s.kind == "MIDI" else "spectrogram"
+    roll = _img(s.roll_rel, f"{picture} of {s.run}/{s.midi_name}", s.roll_size, "roll")
     wide = " wide" if s.roll_size and s.roll_size[0] > WIDE_ROLL_PX else ""  # long samples get a whole row
     return (f'<figure class="sample{wide}" id="sample-{slug(s.run)}-{slug(Path(s.midi_name).stem)}">\n'
             f'<figcaption><span class="name">{esc(s.midi_name)}</span> · {esc(dur)} · '
-            f'<a href="{url(s.midi_rel)}" download>MIDI</a></figcaption>\n{audio}{roll}\n</figure>')
+            f'<a href="{url(s.midi_rel)}" download>{s.kind}</a></figcaption>\n{audio}{roll}\n</figure>')
 
 
 def samples_section(samples: dict[str, list[Sample]], skipped: list[tuple[str, str]], reports: Path,
