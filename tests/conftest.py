@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,25 @@ MIRROR = Path(os.environ.get("TUNELAB_DATA_MIRROR", REPO.parent / "shared" / "da
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+
+
+# CI installs fluidsynth and chromium and sets this: there a missing tool fails, never skips.
+REQUIRE_TOOLS = os.environ.get("TUNELAB_REQUIRE_BROWSER", "") not in ("", "0")
+
+
+def require_tool(tool: str, hint: str) -> str:
+    """The path of a system tool; skip without it, except under CI, where that fails."""
+    exe = shutil.which(tool)
+    if exe is None:
+        if REQUIRE_TOOLS:
+            pytest.fail(f"TUNELAB_REQUIRE_BROWSER=1 but {tool} is not on PATH: {hint}")
+        pytest.skip(f"{tool} not installed ({hint})")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def fluidsynth() -> str:
+    return require_tool("fluidsynth", "apt-get install fluidsynth")
 
 
 TINY_TRANSFORMER = ("model.net.d_model=32", "model.net.d_ff=64", "model.net.num_heads=2")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from fractions import Fraction
@@ -39,8 +38,6 @@ from tunelab.music.midi_io import write_midi
 from tunelab.music.score import Note, Score, Track, load_scores, save_scores
 from tunelab.paths import interim_dir
 
-# CI installs fluidsynth and sets this: there a missing synthesizer is a failure, not a skip.
-REQUIRED = os.environ.get("TUNELAB_REQUIRE_BROWSER", "") not in ("", "0")
 RATE = 22050
 KEEP = 30  # pieces of the children corpus rendered: every split, a few seconds per run
 
@@ -53,16 +50,6 @@ def digest(folder: Path) -> dict[str, str]:
 def error_lines(capsys) -> list[str]:
     """What the CLI printed to stderr, less progress bars and log lines."""
     return [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("tunelab ")]
-
-
-@pytest.fixture(scope="module")
-def fluidsynth() -> str:
-    exe = shutil.which("fluidsynth")
-    if exe is None:
-        if REQUIRED:
-            pytest.fail("TUNELAB_REQUIRE_BROWSER=1 but fluidsynth is not on PATH: apt-get install fluidsynth")
-        pytest.skip("fluidsynth not installed (apt-get install fluidsynth)")
-    return exe
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,7 @@ PRIOR = ("model.net.codebook_size=32", "model.net.d_model=16", "model.net.num_la
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, mirror):
-    import shutil
-
-    if not shutil.which("fluidsynth"):
-        pytest.skip("fluidsynth is not installed (apt-get install fluidsynth)")
+def run(tmp_path_factory, mirror, fluidsynth):
     tmp = tmp_path_factory.mktemp("jukebox")
     common = [*tiny_overrides(tmp, net=()), f"corpus.mirror={mirror}", "styles=[children,jsb]",
               "audio.seconds_per_piece=2", "audio.max_pieces=12"]

@@ -18,29 +18,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, score_of, tiny_overrides
+from conftest import REPO, REQUIRE_TOOLS, require_tool, score_of, tiny_overrides
 from tunelab.config import load_config
 from tunelab.music.midi_io import write_midi
 from tunelab.plotting import save_figure
 from tunelab.report import build_report, fmt, markdown_to_html, pick
 
-# CI installs fluidsynth and chromium and sets this: there both must run, not skip.
-REQUIRED = os.environ.get("TUNELAB_REQUIRE_BROWSER", "") not in ("", "0")
 ARTIFACTS = Path(os.environ.get("TUNELAB_TEST_ARTIFACTS", REPO / "test-artifacts"))
-
-
-def _require(tool: str, hint: str) -> str:
-    exe = shutil.which(tool)
-    if exe is None:
-        if REQUIRED:
-            pytest.fail(f"TUNELAB_REQUIRE_BROWSER=1 but {tool} is not on PATH: {hint}")
-        pytest.skip(f"{tool} not installed ({hint})")
-    return exe
-
-
-@pytest.fixture
-def fluidsynth() -> str:
-    return _require("fluidsynth", "apt-get install fluidsynth")
 
 
 # Small metrics in the real shapes of each family (reports/metrics/*.json of `dvc repro`).
@@ -179,7 +163,7 @@ def check_html(text: str) -> _Checker:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    _require("fluidsynth", "apt-get install fluidsynth")
+    require_tool("fluidsynth", "apt-get install fluidsynth")
     root = make_tree(tmp_path_factory.mktemp("report"))
     index = build_report(report_cfg(root))
     assert index == root / "reports" / "index.html"
@@ -297,11 +281,11 @@ def test_markdown_tables():
 
 
 def test_report_in_headless_chromium(built):
-    chromium = _require("chromium", "apt-get install chromium")
+    chromium = require_tool("chromium", "apt-get install chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        if REQUIRED:
+        if REQUIRE_TOOLS:
             pytest.fail("TUNELAB_REQUIRE_BROWSER=1 but playwright is not installed: pip install -e '.[dev]'")
         pytest.skip("playwright not installed")
     reports = built / "reports"

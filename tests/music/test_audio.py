@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import wave
 
 import numpy as np
@@ -13,19 +11,7 @@ from conftest import score_of
 from tunelab.music.audio import AudioRenderError, FluidsynthNotFoundError, read_wav, render_wav
 from tunelab.music.midi_io import CorruptMidiError, write_midi
 
-# CI installs fluidsynth and sets this: there a missing synthesizer is a failure, not a skip.
-REQUIRED = os.environ.get("TUNELAB_REQUIRE_BROWSER", "") not in ("", "0")
 RATE = 16000  # not the 22050 default: the requested rate must be the one written
-
-
-@pytest.fixture
-def fluidsynth() -> str:
-    exe = shutil.which("fluidsynth")
-    if exe is None:
-        if REQUIRED:
-            pytest.fail("TUNELAB_REQUIRE_BROWSER=1 but fluidsynth is not on PATH: apt-get install fluidsynth")
-        pytest.skip("fluidsynth not installed (apt-get install fluidsynth)")
-    return exe
 
 
 def _rms(x: np.ndarray) -> float:
