@@ -98,6 +98,9 @@ def metrics_table(cfg: DictConfig, runs: dict[str, dict]):
     panels = [("test.bits_per_note", "test bits per note (lower is better)", "magma_r"),
               ("relative.mean_oa", "mgeval mean overlapping area (higher: closer to test)", "viridis"),
               ("novelty.copied_share", f"share of samples copying {cfg.evaluate.novelty_bars} bars", "magma")]
+    # runs with none of these (Jukebox measures audio, not notes) would be a row of dashes
+    runs = {r: m for r, m in runs.items()
+            if any(not math.isnan(dig(sub, k)) for sub in per_corpus(m).values() for k, _, _ in panels)}
     models, corpora, _ = _cells(runs, panels[0][0])
     fig, axes = plt.subplots(1, 3, figsize=(6 + 2.2 * len(corpora) * 1.6, 1.5 + 0.4 * len(models)))
     for ax, (key, title, cmap) in zip(axes, panels, strict=True):
