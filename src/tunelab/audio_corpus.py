@@ -49,8 +49,8 @@ STATS = "stats.json"
 HEAD_MARGIN_S = 0.5  # notes kept past the cut when rendering only a piece's head
 
 
-def audio_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.data) / "audio" / cfg.corpus.name
+def audio_dir(cfg: DictConfig, corpus: str | None = None) -> Path:
+    return Path(cfg.paths.data) / "audio" / (corpus or cfg.corpus.name)
 
 
 def _safe_id(piece_id: str, taken: set[str]) -> str:
@@ -131,19 +131,25 @@ def _render_piece(score: Score, work: Path, rate: int, seconds: float) -> np.nda
     return pcm
 
 
-def _read_file(path: Path, rate: int, seconds: float) -> np.ndarray:
-    """A WAV/FLAC file as int16 mono PCM at ``rate``: downmixed, resampled, cut."""
+def read_mono(path: Path, rate: int, seconds: float | None = None) -> np.ndarray:
+    """A WAV/FLAC file as float64 mono at ``rate``: downmixed, resampled, cut at ``seconds``
+    (None: the whole file)."""
     info = sf.info(str(path))
     ratio = Fraction(rate, info.samplerate)  # exact rational up/down
     up, down = ratio.numerator, ratio.denominator
-    keep = int(round(seconds * rate))
+    keep = None if seconds is None else int(round(seconds * rate))
     # read only what the cut keeps, plus the resampling filter's reach (10 * max(up, down) taps)
-    need = math.ceil(keep * down / up) + (10 * max(up, down)) // up + 2
+    need = -1 if keep is None else math.ceil(keep * down / up) + (10 * max(up, down)) // up + 2
     x, _ = sf.read(str(path), frames=need, dtype="float64", always_2d=True)
     mono = x.mean(axis=1)
     if up != down and mono.size:
         mono = resample_poly(mono, up, down)
-    return _to_pcm16(mono[:keep])
+    return mono[:keep]
+
+
+def _read_file(path: Path, rate: int, seconds: float) -> np.ndarray:
+    """A WAV/FLAC file as int16 mono PCM at ``rate``: downmixed, resampled, cut."""
+    return _to_pcm16(read_mono(path, rate, seconds))
 
 
 def render_corpus_audio(cfg: DictConfig) -> dict:

@@ -22,11 +22,12 @@ import numpy as np
 import soundfile as sf
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from tunelab.audio_corpus import consecutive_windows, load_audio_split, random_windows
+from tunelab.audio_corpus import audio_dir, consecutive_windows, load_audio_split, random_windows, read_mono
+from tunelab.audio_corpus import audio_rate as corpus_rate
 from tunelab.checkpoint import load_checkpoint
 from tunelab.config import ConfigError
 from tunelab.corpora.download import atomic_dir, write_json_atomic
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 EVAL_WINDOWS = 64  # test windows per style for the VQ-VAE's reconstruction metrics
 
 
-def audio_folder(cfg: DictConfig, corpus: str) -> Path:
-    return Path(cfg.paths.data) / "audio" / corpus
-
-
 def styles(cfg: DictConfig) -> list[str]:
     return list(cfg.model.corpora)
 
@@ -49,11 +46,7 @@ def load_pieces(cfg: DictConfig, split: str) -> list[tuple[int, str, np.ndarray]
     """(style index, piece id, mono float32 audio) of every style's ``split``."""
     out = []
     for k, corpus in enumerate(styles(cfg)):
-        folder = audio_folder(cfg, corpus)
-        if not (folder / "stats.json").is_file():
-            raise FileNotFoundError(f"{folder} has no rendered audio: "
-                                    f"run `tunelab render_audio corpus={corpus}`")
-        out += [(k, pid, audio) for pid, audio in load_audio_split(folder, split)]
+        out += [(k, pid, audio) for pid, audio in load_audio_split(audio_dir(cfg, corpus), split)]
     if not out:
         raise ValueError(f"no {split} audio for styles {styles(cfg)}")
     return out
@@ -63,14 +56,15 @@ def model_path(cfg: DictConfig, name: str) -> Path:
     return Path(cfg.paths.models) / f"{name}-joint" / "model.ckpt"
 
 
-def load_part(cfg: DictConfig, name: str) -> torch.nn.Module:
-    """A trained part of the Jukebox (VQ-VAE, prior or upsampler), on CPU, in eval mode."""
+def load_part(cfg: DictConfig, name: str) -> tuple[torch.nn.Module, dict]:
+    """A trained part of the Jukebox (VQ-VAE, prior or upsampler), on CPU, in eval mode,
+    and the model config it was trained with."""
     net, payload = load_checkpoint(model_path(cfg, name), expect_model=name)
-    trained = payload["config"]["model"]["corpora"]
-    if trained != styles(cfg):
-        raise ConfigError(f"{model_path(cfg, name)} was trained on styles {trained}, not {styles(cfg)}; "
-                          "retrain it or set `styles`")
-    return net
+    conf = payload["config"]["model"]
+    if conf["corpora"] != styles(cfg):
+        raise ConfigError(f"{model_path(cfg, name)} was trained on styles {conf['corpora']}, not "
+                          f"{styles(cfg)}; retrain it or set `styles`")
+    return net, conf
 
 
 # --- datasets ------------------------------------------------------------------------------------
@@ -136,7 +130,7 @@ def encode_pieces(vqvae: torch.nn.Module, pieces: list[tuple[int, str, np.ndarra
 
 
 def prior_datasets(cfg: DictConfig, net: torch.nn.Module) -> tuple[Dataset, Dataset]:
-    vqvae = load_part(cfg, cfg.model.vqvae)
+    vqvae, _ = load_part(cfg, cfg.model.vqvae)
     level, cond_level = cfg.model.level, cfg.model.get("cond_level")
     if net.num_classes != vqvae.codebook_size:
         raise ConfigError(f"model.net.codebook_size={net.num_classes} but {cfg.model.vqvae} has "
@@ -195,8 +189,7 @@ def training_setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataM
 
 
 def audio_rate(cfg: DictConfig) -> int:
-    rates = {json.loads((audio_folder(cfg, c) / "stats.json").read_text())["sample_rate"]
-             for c in styles(cfg)}
+    rates = {corpus_rate(audio_dir(cfg, c)) for c in styles(cfg)}
     if len(rates) != 1:
         raise ValueError(f"the styles' audio has different sample rates {sorted(rates)}; re-render it")
     return rates.pop()
@@ -233,19 +226,10 @@ def sample_level(prior: torch.nn.Module, total: int, style: int, *, cond: torch.
 
 def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     """A WAV/FLAC file as mono float32 at ``sample_rate`` (a primer)."""
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        return read_mono(path, sample_rate).astype(np.float32)
     except (RuntimeError, sf.LibsndfileError) as e:
         raise ConfigError(f"sample.primer_audio={path}: not a readable WAV/FLAC file ({e})") from None
-    mono = data.mean(1)
-    if rate != sample_rate:
-        g = gcd(rate, sample_rate)
-        mono = resample_poly(mono, sample_rate // g, rate // g).astype(np.float32)
-    return mono
 
 
 @dataclass
@@ -268,11 +252,11 @@ class Jukebox:
 
 
 def load_jukebox(cfg: DictConfig) -> Jukebox:
-    vqvae = load_part(cfg, cfg.model.vqvae)
+    vqvae, _ = load_part(cfg, cfg.model.vqvae)
     priors = []
     for name in [cfg.model.prior, *cfg.model.upsamplers]:
-        conf = load_checkpoint(model_path(cfg, name))[1]["config"]["model"]
-        priors.append(Level(load_part(cfg, name), conf["level"], conf["seq_len"], conf.get("cond_level")))
+        net, conf = load_part(cfg, name)
+        priors.append(Level(net, conf["level"], conf["seq_len"], conf.get("cond_level")))
     for above, below in zip(priors, priors[1:], strict=False):
         if below.cond_level != above.level:
             raise ConfigError(f"an upsampler of level {below.level} is conditioned on level "
@@ -358,13 +342,12 @@ def prior_bits_per_code(cfg: DictConfig, name: str, vqvae) -> dict[str, float]:
     """Test NLL of a prior in bits per code, over consecutive windows of the test codes."""
     from tunelab.models.lm_module import summed_nll
 
-    net, payload = load_checkpoint(model_path(cfg, name), expect_model=name)
-    conf = OmegaConf.create(payload["config"]["model"])
-    level, cond_level = conf.level, conf.get("cond_level")
+    net, conf = load_part(cfg, name)
+    level, cond_level = conf["level"], conf.get("cond_level")
     levels = [level] + ([cond_level] if cond_level is not None else [])
     coded = encode_pieces(vqvae, load_pieces(cfg, "test"), levels)
     upsample = net.upsample if cond_level is not None else 1
-    ds = CodeWindows([(s, c[0], c[1] if len(c) > 1 else None) for s, c in coded], conf.seq_len, net.bos,
+    ds = CodeWindows([(s, c[0], c[1] if len(c) > 1 else None) for s, c in coded], conf["seq_len"], net.bos,
                      upsample, 0, cfg.seed, random_crops=False)
     total, n = 0.0, 0
     for start in range(0, len(ds), 16):
@@ -384,13 +367,14 @@ def evaluate_jukebox(cfg: DictConfig) -> dict:
         chroma_histogram,
         chroma_kl,
         codebook_usage,
+        long_term_spectrum_distance,
         multi_resolution_stft_distance,
         spectral_convergence,
     )
 
-    vqvae = load_part(cfg, cfg.model.vqvae)
+    vqvae, vqvae_conf = load_part(cfg, cfg.model.vqvae)
     sr, hops = vqvae.sample_rate, vqvae.hop_lengths
-    window = load_checkpoint(model_path(cfg, cfg.model.vqvae))[1]["config"]["model"]["seq_len"]
+    window = vqvae_conf["seq_len"]
     test = load_pieces(cfg, "test")
     names = styles(cfg)
     metrics: dict[str, Any] = {"sample_rate": sr, "hop_lengths": list(hops), "vqvae": {}, "priors": {},
@@ -412,9 +396,8 @@ def evaluate_jukebox(cfg: DictConfig) -> dict:
     files = sorted(folder.glob("*.wav"))
     if not files:
         raise FileNotFoundError(f"{folder} has no WAV: run `tunelab sample model=jukebox` first")
-    real_chroma = {n: chroma_histogram(np.concatenate([a for s, _, a in test if s == k]), sr)
-                   for k, n in enumerate(names)}
     real_audio = {k: np.concatenate([a for s, _, a in test if s == k]) for k in range(len(names))}
+    real_chroma = {n: chroma_histogram(real_audio[k], sr) for k, n in enumerate(names)}
     for k, n in enumerate(names):
         mine = [f for f in files if f.name.startswith(f"{n}_")]
         if not mine:
@@ -425,9 +408,9 @@ def evaluate_jukebox(cfg: DictConfig) -> dict:
             "samples": len(mine),
             "chroma_kl_to_own_style": chroma_kl(chroma, real_chroma[n]),
             "chroma_kl_to_other_styles": {o: chroma_kl(chroma, real_chroma[o]) for o in names if o != n},
-            "spectral_distance_to_own_style": long_term_spectrum_distance(audio, real_audio[k], sr),
+            "spectral_distance_to_own_style": long_term_spectrum_distance(audio, real_audio[k]),
             "spectral_distance_between_real_styles": {
-                o: long_term_spectrum_distance(real_audio[k], real_audio[j], sr)
+                o: long_term_spectrum_distance(real_audio[k], real_audio[j])
                 for j, o in enumerate(names) if o != n},
         }
     timing = folder / "generation.json"
@@ -435,14 +418,3 @@ def evaluate_jukebox(cfg: DictConfig) -> dict:
         metrics["real_time_factor"] = json.loads(timing.read_text())["real_time_factor"]
     write_json_atomic(metrics_file(cfg), metrics)
     return metrics
-
-
-def long_term_spectrum_distance(a: np.ndarray, b: np.ndarray, sample_rate: int, n_fft: int = 2048) -> float:
-    """Mean absolute difference in dB between the long-term average power spectra of two
-    recordings: how far apart their timbre and register are, with no need to align them."""
-    def ltas(x: np.ndarray) -> np.ndarray:
-        spec = torch.stft(torch.from_numpy(x.astype(np.float32)), n_fft, n_fft // 4,
-                          window=torch.hann_window(n_fft), return_complex=True).abs() ** 2
-        return 10 * np.log10(spec.mean(1).numpy() + 1e-10)
-
-    return float(np.mean(np.abs(ltas(a) - ltas(b))))

@@ -12,6 +12,7 @@ from tunelab.metrics.audio_metrics import (
     chroma_histogram,
     chroma_kl,
     codebook_usage,
+    long_term_spectrum_distance,
     multi_resolution_stft_distance,
     spectral_convergence,
     stft_magnitude,
@@ -94,3 +95,10 @@ def test_codebook_usage():
     assert 1 < skewed["perplexity"] < 11
     with pytest.raises(ValueError, match=r"\[0, 8\)"):
         codebook_usage(np.array([0, 8]), 8)
+
+
+def test_long_term_spectrum_distance_in_db():
+    noise = np.random.default_rng(0).standard_normal(22050)
+    assert long_term_spectrum_distance(noise, noise) == 0
+    # twice the amplitude is four times the power in every bin: 10 log10(4) dB
+    assert long_term_spectrum_distance(noise, 2 * noise) == pytest.approx(10 * np.log10(4), abs=1e-6)

@@ -105,3 +105,13 @@ def codebook_usage(codes: np.ndarray, codebook_size: int) -> dict:
     used = int((counts > 0).sum())
     return {"perplexity": float(np.exp(-np.sum(p * np.log(p)))), "used": used,
             "dead": codebook_size - used, "usage_share": used / codebook_size}
+
+
+def long_term_spectrum_distance(a: np.ndarray, b: np.ndarray, n_fft: int = 2048, hop: int = 512) -> float:
+    """Mean absolute difference in dB between the long-term average power spectra of two
+    recordings: how far apart their timbre and register are, with no need to align them."""
+    def ltas(x: np.ndarray) -> np.ndarray:
+        power = stft_magnitude(np.asarray(x, dtype=np.float64).reshape(-1), n_fft, hop) ** 2
+        return 10 * np.log10(power.mean(axis=0) + 1e-10)
+
+    return float(np.mean(np.abs(ltas(a) - ltas(b))))
