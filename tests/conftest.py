@@ -46,7 +46,8 @@ def tiny_overrides(tmp_path: Path, net: tuple[str, ...] = ("model.net.hidden_siz
     return [
         f"paths.data={tmp_path}/data", f"paths.models={tmp_path}/models",
         f"paths.samples={tmp_path}/samples", f"paths.reports={tmp_path}/reports",
-        f"paths.logs={tmp_path}/logs", "logger=csv", "trainer.max_steps=4",
+        f"paths.logs={tmp_path}/logs", f"paths.checkpoints={tmp_path}/checkpoints",
+        "logger=csv", "trainer.max_steps=4",
         "trainer.val_check_interval=2", "trainer.log_every_n_steps=1", "model.batch_size=8",
         "model.seq_len=32", *net, "sample.num_outputs=2", "sample.num_steps=32",
         "sample.num_tokens=48",

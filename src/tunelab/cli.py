@@ -25,7 +25,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "tokenize": ("encode a corpus -> data/processed/{corpus}/{encoding}/",
                  "tunelab tokenize corpus=bach encoding=lookback"),
     "train": ("train a model on a corpus -> models/{model}-{corpus}/",
-              "tunelab train model=melody_rnn_basic corpus=children trainer.max_steps=200"),
+              "tunelab train model=melody_rnn_basic corpus=children trainer.max_steps=200\n"
+              "  tunelab train -m model=melody_rnn_basic,melody_rnn_attention corpus=bach,jazz   # a sweep\n"
+              "  tunelab train -m hparams_search=melody_rnn_optuna corpus=bach   # an Optuna search"),
     "sample": ("generate MIDI from a trained model -> samples/{model}-{corpus}/",
                "tunelab sample corpus=bach sample.num_outputs=8 sample.temperature=0.9"),
     "evaluate": ("test NLL and pitch statistics -> reports/metrics/{model}-{corpus}.json",
@@ -41,6 +43,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "compare": ("side-by-side configs and metrics of chosen runs -> reports/compare.{md,csv}",
                 "tunelab compare --runs melody_rnn_basic-bach melody_rnn_lookback-bach\n"
                 "  tunelab compare --wandb entity/tunelab   # online runs (needs `wandb login`)"),
+    "experiment": ("train, sample and evaluate the run params.yaml selects -> experiment/ (DVC experiments)",
+                   "dvc exp run experiment -S model=music_transformer -S corpus=jazz\n"
+                   "  tunelab experiment model=melody_rnn_lookback corpus=children   # the same, by hand"),
     "accompany": ("write an accompaniment for a MIDI melody (Music Transformer encoder-decoder)",
                   "tunelab accompany tune.mid corpus=bach   # -> tune_accompanied.mid (S + A T B)"),
     "vae": ("MusicVAE: sample the prior, interpolate two MIDI files, or move one along an attribute",
@@ -67,6 +72,10 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
         from tunelab.paper import write_tables
 
         return write_tables(cfg)
+    if verb == "experiment":
+        from tunelab.experiment import run_experiment
+
+        return run_experiment(cfg)
     if verb == "render_audio":
         from tunelab.audio_corpus import render_corpus_audio
 
@@ -170,6 +179,9 @@ def parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(verb, help=summary, description=f"{summary}.\n\nexample:\n  {example}",
                             aliases=[a for a, v in ALIASES.items() if v == verb],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp.add_argument("-m", "--multirun", action="store_true",
+                        help="a sweep: one job per combination of comma-separated values (train only; "
+                             "hydra/launcher=joblib|submitit_local|submitit_slurm, hparams_search=...)")
         if verb == "params":
             sp.add_argument("--check", action="store_true", help="fail if params.yaml is stale")
             continue
@@ -227,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     from tunelab.config import ConfigError, load_config
 
     try:
+        if args.multirun:  # Hydra launches the jobs and sets up their logging (tunelab.sweep)
+            from tunelab.sweep import multirun
+
+            if getattr(args, "cfg", False):
+                raise ConfigError("--cfg prints one config: drop -m (each job saves its .hydra/config.yaml)")
+            multirun(verb, getattr(args, "overrides", []))
+            return 0
         if verb == "params":
             return _params(args.check)
         overrides = list(args.overrides)

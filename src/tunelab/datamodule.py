@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from tunelab.models.lm_module import IGNORE
+from tunelab.resume import ResumableLoader, trained_batches
 
 SPLITS = ("train", "valid", "test")
 # augment(piece, rng) -> an augmented piece (e.g. transposed, time-stretched) to train on
@@ -227,9 +228,11 @@ class EventDataModule(L.LightningDataModule):
             batch_size, seq_len, eval_batch_size, seed)
 
     def dataset(self, split: str) -> Dataset:
-        """One split of every folder (a joint model reads several corpora)."""
+        """One split of every folder (a joint model reads several corpora). Under DDP each
+        rank crops and augments from its own stream (rank 0's is the single-process one)."""
         sequences = [s for f in self.folders for s in load_split(f, split)]
-        return make_dataset(self.net, self.encoding, sequences, self.seq_len, self.seed,
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        return make_dataset(self.net, self.encoding, sequences, self.seq_len, self.seed + rank,
                             train=split == "train", augment=self.augment)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
@@ -237,9 +240,12 @@ class EventDataModule(L.LightningDataModule):
         if len(ds) == 0:
             raise ValueError(f"{self.folder}/{split}.npz has no usable sequences; "
                              "the corpus is too small for this split")
-        bs = self.batch_size if split == "train" else self.eval_batch_size
-        return DataLoader(ds, batch_size=bs, shuffle=shuffle, collate_fn=pad_collate,
-                          generator=torch.Generator().manual_seed(self.seed))
+        if split != "train":
+            return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=shuffle, collate_fn=pad_collate,
+                              generator=torch.Generator().manual_seed(self.seed))
+        return ResumableLoader(ds, batch_size=self.batch_size, shuffle=shuffle, collate_fn=pad_collate,
+                               generator=torch.Generator().manual_seed(self.seed),
+                               batches_done=trained_batches(self))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)
@@ -249,3 +255,20 @@ class EventDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)
+
+
+class DatasetsModule(L.LightningDataModule):
+    """Ready-made train and validation datasets (the Jukebox windows) as Lightning data:
+    shuffled, resumable training batches drawn from the global RNG, as
+    ``LightningDataModule.from_datasets`` draws them, and validation in order."""
+
+    def __init__(self, train: Dataset, valid: Dataset, batch_size: int) -> None:
+        super().__init__()
+        self.train, self.valid, self.batch_size = train, valid, batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return ResumableLoader(self.train, batch_size=self.batch_size, shuffle=True, pin_memory=True,
+                               batches_done=trained_batches(self))
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.valid, batch_size=self.batch_size, pin_memory=True)

@@ -155,6 +155,7 @@ def prior_datasets(cfg: DictConfig, net: torch.nn.Module) -> tuple[Dataset, Data
 
 def training_setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule]:
     """The LightningModule and data of ``model.stage`` vqvae or prior (train stage)."""
+    from tunelab.datamodule import DatasetsModule
     from tunelab.models.components.vqvae import calculate_bandwidth
     from tunelab.models.lm_module import EventLMModule
     from tunelab.models.vqvae_module import VQVAEModule
@@ -184,7 +185,7 @@ def training_setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataM
     if not len(train) or not len(valid):
         raise ValueError(f"{cfg.model.name}: no training or validation windows; render more audio "
                          "(audio.seconds_per_piece) or shorten model.seq_len")
-    data = L.LightningDataModule.from_datasets(train, valid, batch_size=cfg.model.batch_size, num_workers=0)
+    data = DatasetsModule(train, valid, cfg.model.batch_size)
     return module, data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +19,7 @@ from tunelab.datamodule import EventDataModule
 from tunelab.models.lm_module import EventLMModule
 from tunelab.models.vae_module import MusicVAEModule
 from tunelab.paths import model_dir, processed_dir, run_name, training_corpora
+from tunelab.resume import PeriodicCheckpoint, checkpoint_dir, find_resumable
 from tunelab.tokenize import MELODY_ENCODINGS, encoding_for
 from tunelab.tracking import wandb_group
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
-    """CSV metrics in the model folder always; W&B (offline by default) unless logger=csv."""
+    """CSV metrics (``out/csv/metrics.csv``) always; W&B (offline by default) unless logger=csv."""
     loggers: list[Logger] = [CSVLogger(out, name="", version="csv")]
     if cfg.logger.kind == "wandb":
         os.environ.setdefault("WANDB_MODE", cfg.logger.mode)
@@ -84,29 +86,49 @@ def setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, li
     return module, data, list(encoding.vocab.tokens)
 
 
+def make_trainer(cfg: DictConfig, loggers: list[Logger], callbacks: list[L.Callback]) -> L.Trainer:
+    """Lightning's Trainer from the ``trainer`` group: cpu, gpu (bf16) or ddp (any launcher:
+    torchrun, SLURM, or Lightning's own re-execution of the command)."""
+    t = cfg.trainer
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.get("num_nodes", 1),
+        strategy=t.get("strategy", "auto"), precision=t.precision, max_steps=t.max_steps,
+        val_check_interval=t.val_check_interval, check_val_every_n_epoch=None,
+        log_every_n_steps=t.log_every_n_steps, gradient_clip_val=cfg.model.clip_norm,
+        logger=loggers, callbacks=callbacks, enable_checkpointing=False,
+        default_root_dir=str(Path(cfg.paths.checkpoints)), num_sanity_val_steps=0,
+        deterministic=True, enable_model_summary=False)
+
+
 def train(cfg: DictConfig) -> dict:
-    """Train, then write models/{model}-{corpus}/ (checkpoint, config, metrics) whole."""
+    """Train, then write models/{model}-{corpus}/ (checkpoint, config, metrics) whole.
+
+    The resumable state lives in ``{paths.checkpoints}/{run}/`` while training (see
+    :mod:`tunelab.resume`); a rerun continues from it, and it is removed once the model is
+    written. Under DDP every rank trains and rank 0 writes the outputs.
+    """
     L.seed_everything(cfg.seed, workers=True)
     module, data, vocab = setup(cfg)
+    state = checkpoint_dir(cfg)
+    resume_from = find_resumable(cfg)
+    loggers = make_loggers(cfg, state)
+    trainer = make_trainer(cfg, loggers, [PeriodicCheckpoint(state, cfg)])
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+    finally:
+        for lg in loggers:
+            if isinstance(lg, WandbLogger) and trainer.is_global_zero:
+                lg.experiment.finish()
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics["steps"] = int(trainer.global_step)
+    if not trainer.is_global_zero:
+        return metrics
+    loggers[0].save()
     with atomic_dir(model_dir(cfg)) as out:
-        loggers = make_loggers(cfg, out)
-        trainer = L.Trainer(
-            accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
-            precision=cfg.trainer.precision, max_steps=cfg.trainer.max_steps,
-            val_check_interval=cfg.trainer.val_check_interval, check_val_every_n_epoch=None,
-            log_every_n_steps=cfg.trainer.log_every_n_steps, gradient_clip_val=cfg.model.clip_norm,
-            logger=loggers, enable_checkpointing=False, default_root_dir=str(out),
-            num_sanity_val_steps=0, deterministic=True, enable_model_summary=False)
-        try:
-            trainer.fit(module, datamodule=data)
-        finally:
-            for lg in loggers:
-                if isinstance(lg, WandbLogger):
-                    lg.experiment.finish()
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        metrics["steps"] = int(trainer.global_step)
+        shutil.copytree(state / "csv", out / "csv")
         save_checkpoint(out / "model.ckpt", module.net, cfg, vocab)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_json_atomic(out / "train_metrics.json", metrics)
+    shutil.rmtree(state, ignore_errors=True)
     log.info("%s: %s", run_name(cfg), metrics)
     return metrics
