@@ -59,6 +59,8 @@ from tunelab.train import setup  # noqa: E402
 
 FAMILIES = ("melody_rnn_basic", "melody_rnn_attention", "music_transformer", "musenet",
             "music_vae_mel_2bar", "music_vae_mel_16bar_hier")
+# Jukebox reads rendered audio (data/audio) and, for the priors, the trained VQ-VAE: ask for them by name
+JUKEBOX = ("jukebox_vqvae", "jukebox_prior", "jukebox_upsampler")
 PRECISIONS = ("bf16-mixed", "32-true")
 E2E_MODEL = "melody_rnn_basic"
 
@@ -98,7 +100,7 @@ class StepTimer(L.Callback):
                            batch: Any, batch_idx: int) -> None:
         step = trainer.global_step
         if self._timing(step):
-            labels = batch["labels"]
+            labels = batch["labels"] if "labels" in batch else batch["audio"]  # VQ-VAE: samples
             self.samples += labels.shape[0]
             self.positions += labels.shape[0] * labels.shape[1]
             real = (labels != IGNORE).sum() / (labels[0, 0].numel())  # per position (VAE: parts)
@@ -307,7 +309,7 @@ def format_table(families: dict[str, dict]) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    ap.add_argument("--families", nargs="+", choices=FAMILIES + JUKEBOX, default=list(FAMILIES))
     ap.add_argument("--steps", type=int, default=100, help="timed optimizer steps per run")
     ap.add_argument("--set", nargs="+", default=[], metavar="OVERRIDE",
                     help="extra Hydra overrides, e.g. experiment=paper/music_transformer (paper size)")

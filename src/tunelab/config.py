@@ -99,6 +99,8 @@ def validate(cfg: DictConfig) -> None:
                 "sample.num_steps", "sample.beam_size", "sample.branch_factor", "sample.steps_per_iteration",
                 "extract.min_bars", "extract.min_unique_pitches"):
         _positive_int(cfg, key)
+    det = cfg.trainer.get("deterministic", True)
+    _require(det in (True, False, "warn"), "trainer.deterministic", det, "choose true, false or warn")
     _require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")
     _positive_int(cfg, "sample.num_tokens")
     k, p = cfg.sample.top_k, cfg.sample.top_p

@@ -97,7 +97,7 @@ def make_trainer(cfg: DictConfig, loggers: list[Logger], callbacks: list[L.Callb
         log_every_n_steps=t.log_every_n_steps, gradient_clip_val=cfg.model.clip_norm,
         logger=loggers, callbacks=callbacks, enable_checkpointing=False,
         default_root_dir=str(Path(cfg.paths.checkpoints)), num_sanity_val_steps=0,
-        deterministic=True, enable_model_summary=False)
+        deterministic=t.get("deterministic", True), enable_model_summary=False)
 
 
 def train(cfg: DictConfig) -> dict:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from tunelab.models.components.vqvae import (
     EMACodebook,
     JukeboxVQVAE,
+    _magnitude,
     calculate_bandwidth,
     multi_resolution_spectral_loss,
     spectral_loss,
@@ -278,3 +279,20 @@ def test_one_lightning_training_step_logs_per_level_metrics():
             assert f"{stage}/{name}_l0" in metrics and f"{stage}/{name}_l1" in metrics
     assert any(not torch.equal(p, before[n]) for n, p in net.named_parameters())
     assert net.codebooks[0].initialised
+
+
+def test_bf16_autocast_keeps_codebook_and_spectra_in_float32():
+    # trainer=gpu trains under bf16 autocast; cuFFT has no bf16 STFT and bf16 distances would
+    # pick codes at bf16 precision, so both run in float32 whatever the autocast
+    torch.manual_seed(0)
+    model = JukeboxVQVAE(**TINY)
+    x = 0.1 * torch.randn(2, 2048)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        latents = model.encoders[0](x[:, None])
+        assert latents.dtype == torch.bfloat16  # the convolutions do run in bf16
+        _, q, commit, _ = model.codebooks[0](latents)
+        assert q.dtype == commit.dtype == torch.float32
+        assert _magnitude(x.bfloat16(), 64, 16, 64).dtype == torch.float32
+        _, loss, _ = model(x)
+    loss.backward()
+    assert torch.isfinite(loss) and model.codebooks[0].cluster_sum.dtype == torch.float32

@@ -210,6 +210,11 @@ class EMACodebook(nn.Module):
         """Latents (B, dim, L) -> codes (B, L), straight-through quantised latents (B, dim, L),
         commitment loss ``mean (x - sg(q))^2`` and usage metrics (perplexity and number of codes
         used in this batch; dead = codes whose EMA size is below the threshold, i.e. restarted)."""
+        with torch.autocast(device_type=x.device.type, enabled=False):  # codes in float32 under bf16
+            return self._forward(x.float() if x.dtype.itemsize < 4 else x)
+
+    def _forward(self, x: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         b, _, length = x.shape
         flat = x.transpose(1, 2).reshape(-1, self.dim)
         if self.training and not bool(self.initialised):
@@ -236,9 +241,12 @@ class EMACodebook(nn.Module):
 
 
 def _magnitude(x: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
-    # |STFT| with a Hann window, torch's centred reflect padding (Jukebox audio_utils.spec)
-    window = torch.hann_window(win, device=x.device, dtype=x.dtype)
-    return torch.stft(x, n_fft, hop, win, window=window, return_complex=True).abs()
+    # |STFT| with a Hann window, torch's centred reflect padding (Jukebox audio_utils.spec);
+    # float32 under bf16 autocast too (cuFFT has no bf16 transform)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.float() if x.dtype.itemsize < 4 else x  # calculate_bandwidth measures in float64
+        window = torch.hann_window(win, device=x.device, dtype=x.dtype)
+        return torch.stft(x, n_fft, hop, win, window=window, return_complex=True).abs()
 
 
 def _norm(x: torch.Tensor) -> torch.Tensor:
