@@ -107,6 +107,7 @@ def test_each_job_is_an_offline_wandb_run_in_the_sweeps_group(data, tmp_path):
     runs = [read_offline_run(d) for d in sorted((tmp_path / "logs/wandb").glob("offline-run-*"))]
     assert len(runs) == 2
     assert {r["group"] for r in runs} == {"sweep-lr-sweep"}
+    assert sorted(r["name"] for r in runs) == [f"melody_rnn_basic-children-job{n}" for n in (0, 1)]
     assert sorted(r["config"]["model"]["optimizer"]["lr"] for r in runs) == [0.001, 0.01]
     assert {r["config"]["paths"]["models"] for r in runs} == {str(j / "models") for j in job_dirs(sweep)}
 
@@ -150,3 +151,8 @@ def test_ddp_inside_a_sweep_job_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.splitlines()[-1].startswith("tunelab train: config error: trainer.strategy=ddp: DDP cannot")
     assert "Traceback" not in err
+
+
+def test_hparams_search_without_multirun_is_refused(capsys):
+    assert main(["train", "hparams_search=melody_rnn_optuna"]) == 2
+    assert "add -m" in capsys.readouterr().err

@@ -249,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         if verb == "params":
             return _params(args.check)
         overrides = list(args.overrides)
+        if any(o.lstrip("+").startswith("hparams_search=") for o in overrides):
+            raise ConfigError("hparams_search runs a sweep: add -m (tunelab train -m hparams_search=...)")
         if verb == "accompany":  # the accompaniment model unless told otherwise
             overrides.insert(0, "model=music_transformer_accompaniment")
         if verb == "vae":  # MIDI files and Hydra overrides share the positional arguments

@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tunelab.config import ConfigError, conf_dir, validate
+from tunelab.paths import run_name
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ def sweep_job(verb: str, cfg: DictConfig) -> Any:
             cfg.paths[key] = str(job_dir / key)
     if "group" in cfg.logger and cfg.logger.group is None:
         cfg.logger.group = f"sweep-{Path(hc.sweep.dir).name}"
+    if "name" in cfg.logger and cfg.logger.name is None:  # the jobs of a grid share {model}-{corpus}
+        cfg.logger.name = f"{run_name(cfg)}-job{hc.job.num}"
     threads = _threads_per_job(hc.launcher, hc.sweeper)
     if threads is not None:
         torch.set_num_threads(threads)

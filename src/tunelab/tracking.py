@@ -47,7 +47,8 @@ def start_run(cfg: DictConfig, job_type: str) -> Any:
     os.environ.setdefault("WANDB_MODE", cfg.logger.mode)
     save = Path(cfg.paths.logs)
     save.mkdir(parents=True, exist_ok=True)
-    return wandb.init(project=cfg.logger.project, name=run_name(cfg), group=wandb_group(cfg),
+    return wandb.init(project=cfg.logger.project, name=cfg.logger.get("name") or run_name(cfg),
+                      group=wandb_group(cfg),
                       job_type=job_type, dir=str(save), config=OmegaConf.to_container(cfg, resolve=True),
                       reinit="finish_previous")
 

@@ -34,7 +34,7 @@ def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
         save = Path(cfg.paths.logs)
         save.mkdir(parents=True, exist_ok=True)
         loggers.append(WandbLogger(
-            project=cfg.logger.project, name=run_name(cfg), save_dir=str(save),
+            project=cfg.logger.project, name=cfg.logger.get("name") or run_name(cfg), save_dir=str(save),
             group=wandb_group(cfg), job_type="train",
             config=OmegaConf.to_container(cfg, resolve=True)))
     return loggers
@@ -130,5 +130,7 @@ def train(cfg: DictConfig) -> dict:
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_json_atomic(out / "train_metrics.json", metrics)
     shutil.rmtree(state, ignore_errors=True)
+    if state.parent.is_dir() and not any(state.parent.iterdir()):
+        state.parent.rmdir()  # the last run of a (sweep job's) checkpoint folder leaves nothing behind
     log.info("%s: %s", run_name(cfg), metrics)
     return metrics
