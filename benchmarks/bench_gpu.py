@@ -55,7 +55,7 @@ import lightning as L  # noqa: E402
 
 from tunelab.config import load_config  # noqa: E402
 from tunelab.models.lm_module import IGNORE  # noqa: E402
-from tunelab.train import setup  # noqa: E402
+from tunelab.train import make_trainer, setup  # noqa: E402
 
 FAMILIES = ("melody_rnn_basic", "melody_rnn_attention", "music_transformer", "musenet",
             "music_vae_mel_2bar", "music_vae_mel_16bar_hier")
@@ -127,16 +127,12 @@ def family_config(family: str, args: argparse.Namespace, trainer: str) -> Any:
 
 def make_bench_trainer(cfg: Any, precision: str, device: torch.device, max_steps: int, root: str,
                        callbacks: list[L.Callback], deterministic: bool = True) -> L.Trainer:
-    """``tunelab.train.make_trainer``'s single-device Trainer, without logger, checkpoints,
-    progress bar or validation."""
-    t = cfg.trainer
-    return L.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision=precision,
-        max_steps=max_steps, val_check_interval=t.val_check_interval, check_val_every_n_epoch=None,
-        limit_val_batches=0, num_sanity_val_steps=0, log_every_n_steps=t.log_every_n_steps,
-        gradient_clip_val=cfg.model.clip_norm, logger=False, callbacks=callbacks,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=root, deterministic=deterministic)
+    """``tunelab.train.make_trainer``'s Trainer on a single device, without logger, progress
+    bar or validation."""
+    return make_trainer(cfg, False, callbacks, accelerator="gpu" if device.type == "cuda" else "cpu",
+                        devices=1, num_nodes=1, strategy="auto", precision=precision, max_steps=max_steps,
+                        limit_val_batches=0, enable_progress_bar=False, default_root_dir=root,
+                        deterministic=deterministic)
 
 
 def run_once(cfg: Any, precision: str, args: argparse.Namespace, device: torch.device,

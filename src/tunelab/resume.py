@@ -67,7 +67,8 @@ def find_resumable(cfg: DictConfig) -> Path | None:
     if not cfg.get("resume", True) or not path.is_file():
         return None
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)["tunelab"]["config"]
+        # mmap: only the config is read, not gigabytes of weights and optimizer state
+        saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["tunelab"]["config"]
     except Exception as e:  # noqa: BLE001 -- an unreadable checkpoint is reported, then skipped
         log.warning("%s is unreadable (%s); training from scratch", path, e)
         return None

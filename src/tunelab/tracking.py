@@ -23,6 +23,11 @@ from tunelab.paths import run_name, samples_dir
 log = logging.getLogger(__name__)
 
 
+def wandb_name(cfg: DictConfig) -> str:
+    """``logger.name`` if set (a sweep's job), else ``{model}-{corpus}``."""
+    return cfg.logger.get("name") or run_name(cfg)
+
+
 def wandb_group(cfg: DictConfig) -> str:
     """``logger.group`` if set (one name for a whole sweep), else the corpus."""
     return cfg.logger.get("group") or cfg.corpus.name
@@ -47,8 +52,7 @@ def start_run(cfg: DictConfig, job_type: str) -> Any:
     os.environ.setdefault("WANDB_MODE", cfg.logger.mode)
     save = Path(cfg.paths.logs)
     save.mkdir(parents=True, exist_ok=True)
-    return wandb.init(project=cfg.logger.project, name=cfg.logger.get("name") or run_name(cfg),
-                      group=wandb_group(cfg),
+    return wandb.init(project=cfg.logger.project, name=wandb_name(cfg), group=wandb_group(cfg),
                       job_type=job_type, dir=str(save), config=OmegaConf.to_container(cfg, resolve=True),
                       reinit="finish_previous")
 

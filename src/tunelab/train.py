@@ -21,7 +21,7 @@ from tunelab.models.vae_module import MusicVAEModule
 from tunelab.paths import model_dir, processed_dir, run_name, training_corpora
 from tunelab.resume import PeriodicCheckpoint, checkpoint_dir, find_resumable
 from tunelab.tokenize import MELODY_ENCODINGS, encoding_for
-from tunelab.tracking import wandb_group
+from tunelab.tracking import wandb_group, wandb_name
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def make_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
         save = Path(cfg.paths.logs)
         save.mkdir(parents=True, exist_ok=True)
         loggers.append(WandbLogger(
-            project=cfg.logger.project, name=cfg.logger.get("name") or run_name(cfg), save_dir=str(save),
+            project=cfg.logger.project, name=wandb_name(cfg), save_dir=str(save),
             group=wandb_group(cfg), job_type="train",
             config=OmegaConf.to_container(cfg, resolve=True)))
     return loggers
@@ -86,11 +86,13 @@ def setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, li
     return module, data, list(encoding.vocab.tokens)
 
 
-def make_trainer(cfg: DictConfig, loggers: list[Logger], callbacks: list[L.Callback]) -> L.Trainer:
+def make_trainer(cfg: DictConfig, loggers: list[Logger] | bool, callbacks: list[L.Callback],
+                 **overrides: object) -> L.Trainer:
     """Lightning's Trainer from the ``trainer`` group: cpu, gpu (bf16) or ddp (any launcher:
-    torchrun, SLURM, or Lightning's own re-execution of the command)."""
+    torchrun, SLURM, or Lightning's own re-execution of the command); ``overrides`` replace
+    single Trainer arguments (the GPU benchmark's precision, steps, no validation)."""
     t = cfg.trainer
-    return L.Trainer(
+    kwargs = dict(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.get("num_nodes", 1),
         strategy=t.get("strategy", "auto"), precision=t.precision, max_steps=t.max_steps,
         val_check_interval=t.val_check_interval, check_val_every_n_epoch=None,
@@ -98,6 +100,7 @@ def make_trainer(cfg: DictConfig, loggers: list[Logger], callbacks: list[L.Callb
         logger=loggers, callbacks=callbacks, enable_checkpointing=False,
         default_root_dir=str(Path(cfg.paths.checkpoints)), num_sanity_val_steps=0,
         deterministic=t.get("deterministic", True), enable_model_summary=False)
+    return L.Trainer(**{**kwargs, **overrides})
 
 
 def train(cfg: DictConfig) -> dict:
