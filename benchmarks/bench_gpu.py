@@ -1,11 +1,11 @@
 """GPU training throughput of the real configs through Lightning: bf16-mixed vs fp32, per model family.
 
 * **train**: for each family, ``load_config(["model=<family>", "corpus=bach", "trainer=gpu",
-  "logger=csv"])`` is composed (MuseNet trains jointly on ``styles``), ``tunelab.train.setup``
+  "logger=csv"])`` is composed (MuseNet trains jointly on ``styles``), ``tunelab.pipeline.train.setup``
   builds the module and the data module from ``data/processed`` exactly as the train stage
   does, and a Lightning ``Trainer`` fits it for W untimed warm-up steps then S timed steps,
   once per precision (``bf16-mixed``, the gpu trainer's, and ``32-true``, the baseline, in the
-  same run). The Trainer mirrors ``tunelab.train.make_trainer`` (gradient clipping at
+  same run). The Trainer mirrors ``tunelab.pipeline.train.make_trainer`` (gradient clipping at
   ``model.clip_norm``, ``deterministic=True``, validation counted in steps) with no logger, no
   checkpoints, no progress bar and no validation. A callback synchronizes the GPU and reads
   the clock when ``global_step`` reaches W and W + S, so the timed steps include Lightning's
@@ -55,7 +55,7 @@ import lightning as L  # noqa: E402
 
 from tunelab.config import load_config  # noqa: E402
 from tunelab.models.lm_module import IGNORE  # noqa: E402
-from tunelab.train import make_trainer, setup  # noqa: E402
+from tunelab.pipeline.train import make_trainer, setup  # noqa: E402
 
 FAMILIES = ("melody_rnn_basic", "melody_rnn_attention", "music_transformer", "musenet",
             "music_vae_mel_2bar", "music_vae_mel_16bar_hier")
@@ -127,7 +127,7 @@ def family_config(family: str, args: argparse.Namespace, trainer: str) -> Any:
 
 def make_bench_trainer(cfg: Any, precision: str, device: torch.device, max_steps: int, root: str,
                        callbacks: list[L.Callback], deterministic: bool = True) -> L.Trainer:
-    """``tunelab.train.make_trainer``'s Trainer on a single device, without logger, progress
+    """``tunelab.pipeline.train.make_trainer``'s Trainer on a single device, without logger, progress
     bar or validation."""
     return make_trainer(cfg, False, callbacks, accelerator="gpu" if device.type == "cuda" else "cpu",
                         devices=1, num_nodes=1, strategy="auto", precision=precision, max_steps=max_steps,

@@ -30,7 +30,7 @@ import torch
 from common import cache_vs_recompute, finish, machine_info, parse_checked, set_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from tunelab.jukebox import Jukebox, Level, generate_audio  # noqa: E402
+from tunelab.families.jukebox.jukebox import Jukebox, Level, generate_audio  # noqa: E402
 from tunelab.models.components.jukebox_prior import CodePrior  # noqa: E402
 from tunelab.models.components.sampling import generate  # noqa: E402
 from tunelab.models.components.vqvae import JukeboxVQVAE  # noqa: E402

@@ -45,11 +45,11 @@ from omegaconf import DictConfig
 from common import finish, machine_info, parse_checked, sync, time_steps
 from tunelab.config import load_config
 from tunelab.datamodule import EventSequenceDataset, pad_collate
+from tunelab.encodings.registry import MELODY_RANGE, build_encoding
+from tunelab.families.melody_rnn.generate import Hypothesis, MelodyGenerator
 from tunelab.models.lm_module import IGNORE
 from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF
-from tunelab.sample import Hypothesis, MelodyGenerator
-from tunelab.tokenize import MELODY_RANGE, build_encoding
-from tunelab.train import build_module
+from tunelab.pipeline.train import build_module
 
 VARIANTS = ("melody_rnn_basic", "melody_rnn_mono", "melody_rnn_lookback", "melody_rnn_attention")
 BASELINE = "melody_rnn_basic"

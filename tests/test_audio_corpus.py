@@ -17,7 +17,10 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from conftest import tiny_overrides
-from tunelab.audio_corpus import (
+from tunelab.cli import main
+from tunelab.config import load_config
+from tunelab.corpora import split_of
+from tunelab.families.jukebox.audio_corpus import (
     _head,
     _read_file,
     _render_piece,
@@ -29,9 +32,6 @@ from tunelab.audio_corpus import (
     load_audio_split,
     random_windows,
 )
-from tunelab.cli import main
-from tunelab.config import load_config
-from tunelab.extract import split_of
 from tunelab.metrics.audio_metrics import chroma_histogram
 from tunelab.music.audio import render_wav
 from tunelab.music.midi_io import write_midi

@@ -21,8 +21,8 @@ import soundfile as sf
 from conftest import REPO, REQUIRE_TOOLS, require_tool, score_of, tiny_overrides
 from tunelab.config import load_config
 from tunelab.music.midi_io import write_midi
+from tunelab.pipeline.report import build_report, fmt, markdown_to_html, pick
 from tunelab.plotting import save_figure
-from tunelab.report import build_report, fmt, markdown_to_html, pick
 
 ARTIFACTS = Path(os.environ.get("TUNELAB_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
@@ -232,7 +232,7 @@ def test_rebuild_is_byte_identical_and_atomic(fluidsynth, tmp_path, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("tunelab.report.write_piano_roll", broken)
+    monkeypatch.setattr("tunelab.pipeline.report.write_piano_roll", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         build_report(cfg)
     assert index.read_bytes() == first and tree_digest(root / "reports" / "site") == site

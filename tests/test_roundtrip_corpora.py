@@ -10,8 +10,9 @@ import pytest
 
 from conftest import MIRROR, tiny_overrides
 from tunelab.config import load_config
-from tunelab.extract import download, extract
-from tunelab.tokenize import MELODY_ENCODINGS, tokenize
+from tunelab.encodings.registry import MELODY_ENCODINGS
+from tunelab.pipeline.extract import download, extract
+from tunelab.pipeline.tokenize import tokenize
 
 CASES = {
     "children": [*MELODY_ENCODINGS, "performance", "musenet"],

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tunelab.music.score import Note, Score, Track, load_scores
-from tunelab.style import (
+from tunelab.families.musenet.style import (
     IOI_BINS,
     NUM_FEATURES,
     StyleClassifier,
@@ -17,6 +16,7 @@ from tunelab.style import (
     style_features,
     train_style_classifier,
 )
+from tunelab.music.score import Note, Score, Track, load_scores
 
 REPO = Path(__file__).resolve().parents[1]
 C_MAJOR = (60, 62, 64, 65, 67, 69, 71, 72)

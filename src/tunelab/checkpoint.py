@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import tunelab
+from tunelab.atomic import atomic_file
 
 FORMAT_VERSION = 1
 
@@ -32,15 +31,8 @@ def save_checkpoint(path: Path, net: torch.nn.Module, cfg: Any, vocab: list[str]
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         **(extra or {}),
     }
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(Path(path)) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path: Path, expect_model: str | None = None
@@ -75,8 +67,8 @@ def load_trained(cfg: Any) -> tuple[torch.nn.Module, Any, str]:
         FileNotFoundError, CheckpointMismatchError: as :func:`load_checkpoint`, and a
             mismatch when the checkpoint's vocabulary is not this tunelab's encoding.
     """
+    from tunelab.encodings.registry import encoding_for
     from tunelab.paths import model_dir
-    from tunelab.tokenize import encoding_for
 
     path = model_dir(cfg) / "model.ckpt"
     net, payload = load_checkpoint(path, expect_model=cfg.model.name)

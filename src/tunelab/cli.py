@@ -58,10 +58,10 @@ VAE_ACTIONS = ("sample", "interpolate", "attribute")
 
 
 def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
-    from tunelab import extract, tokenize
+    from tunelab.pipeline import extract, tokenize
 
     if verb == "accompany":
-        from tunelab.accompany import accompany
+        from tunelab.families.music_transformer.accompany import accompany
 
         path = accompany(cfg, args.melody, args.out, args.track)
         print(path)
@@ -69,32 +69,32 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
     if verb == "vae":
         return _vae(cfg, args)
     if verb == "tables":
-        from tunelab.paper import write_tables
+        from tunelab.pipeline.tables import write_tables
 
         return write_tables(cfg)
     if verb == "experiment":
-        from tunelab.experiment import run_experiment
+        from tunelab.experiments.experiment import run_experiment
 
         return run_experiment(cfg)
     if verb == "render_audio":
-        from tunelab.audio_corpus import render_corpus_audio
+        from tunelab.families.jukebox.audio_corpus import render_corpus_audio
 
         return render_corpus_audio(cfg)
     if verb == "cross_corpus":
-        from tunelab.evaluate import cross_corpus
+        from tunelab.pipeline.evaluate import cross_corpus
 
         return cross_corpus(cfg)
     if verb == "figures":
-        from tunelab.figures import make_figures
+        from tunelab.pipeline.figures import make_figures
 
         return make_figures(cfg)
     if verb == "report":
-        from tunelab.report import build_report
+        from tunelab.pipeline.report import build_report
 
         print(build_report(cfg))
         return None
     if verb == "compare":
-        from tunelab.compare import compare
+        from tunelab.experiments.compare import compare
 
         return compare(cfg, args.runs, args.wandb, args.keys)
     if verb == "download":
@@ -104,52 +104,26 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
     if verb == "tokenize":
         return tokenize.tokenize(cfg, cfg.encoding or cfg.model.encoding)
     if verb == "train":
-        from tunelab.train import train
+        from tunelab.pipeline.train import train
 
         return train(cfg)
     if verb == "sample":
-        from tunelab.sample import sample
+        from tunelab.pipeline.sample import sample
 
         return sample(cfg)
-    from tunelab.evaluate import evaluate
+    from tunelab.pipeline.evaluate import evaluate
 
     return evaluate(cfg)
 
 
 def _vae(cfg: DictConfig, args: argparse.Namespace) -> object:
-    from tunelab.checkpoint import load_trained
-    from tunelab.config import ConfigError
+    from tunelab.families import family
 
-    if cfg.model.family != "music_vae":
-        raise ConfigError(f"model={cfg.model.name} is not a MusicVAE; use model=music_vae_mel_2bar, "
-                          "music_vae_mel_16bar_hier, music_vae_mel_16bar_flat or music_vae_trio_16bar")
-    files = args.files
-    want = {"sample": 0, "interpolate": 2, "attribute": 1}[args.action]
-    if len(files) != want:
-        raise ConfigError(f"tunelab vae {args.action} takes {want} MIDI file(s), got {len(files)}: "
-                          f"{' '.join(map(str, files)) or '(none)'}")
-    if args.action == "sample":
-        from tunelab.sample import sample
-
-        paths = sample(cfg)
-        print("\n".join(map(str, paths)))
-        return paths
-    from tunelab import music_vae
-
-    net, encoding, _ = load_trained(cfg)
-    if args.action == "interpolate":
-        a, b = files
-        out = args.out or a.with_name(f"{a.stem}_to_{b.stem}.mid")
-        midi, png = music_vae.interpolate(cfg, net, encoding, a, b, args.steps, out, args.temperature)
-        print(f"{midi}\n{png}")
-        return midi
-    if args.name is None:
-        raise ConfigError(f"tunelab vae attribute needs --name ({', '.join(music_vae.ATTRIBUTES)})")
-    src = files[0]
-    out = args.out or src.with_name(f"{src.stem}_{args.name}{args.amount:+g}.mid")
-    midi, change = music_vae.attribute(cfg, net, encoding, args.name, args.amount, src, out, args.temperature)
-    print(f"{midi}\n{change['attribute']}: {change['before']:.3f} -> {change['after']:.3f}")
-    return midi
+    paths, message = family("music_vae").run_verb(
+        cfg, args.action, args.files, steps=args.steps, attribute=args.name, amount=args.amount,
+        temperature=args.temperature, out=args.out)
+    print(message)
+    return paths[0] if paths and args.action != "sample" else paths
 
 
 def _params(check: bool) -> int:
@@ -239,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     from tunelab.config import ConfigError, load_config
 
     try:
-        if args.multirun:  # Hydra launches the jobs and sets up their logging (tunelab.sweep)
-            from tunelab.sweep import multirun
+        if args.multirun:  # Hydra launches the jobs and sets up their logging (tunelab.experiments.sweep)
+            from tunelab.experiments.sweep import multirun
 
             if getattr(args, "cfg", False):
                 raise ConfigError("--cfg prints one config: drop -m (each job saves its .hydra/config.yaml)")

@@ -11,16 +11,15 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from tunelab.errors import ConfigError, positive_int, require
+from tunelab.families import FAMILIES, family
+
 CONF_ENV = "TUNELAB_CONF"
 GROUPS = ("corpus", "model", "trainer", "logger", "experiment", "hparams_search")
 
 
-class ConfigError(ValueError):
-    """A bad override or value; the message is one line naming the key."""
-
-
 def _vocab_size(encoding: str, styles: Any = None) -> int:
-    from tunelab.tokenize import build_encoding
+    from tunelab.encodings.registry import build_encoding
 
     if styles is None:
         return len(build_encoding(encoding).vocab)
@@ -77,89 +76,53 @@ def load_config(overrides: list[str] | None = None, use_params: bool = True) -> 
     return cfg
 
 
-def _require(ok: bool, key: str, value: Any, rule: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value}: {rule}")
-
-
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    v = OmegaConf.select(cfg, key)
-    _require(isinstance(v, int) and not isinstance(v, bool) and v > 0, key, v, "must be a positive integer")
-
-
 def validate(cfg: DictConfig) -> None:
     """Check the values a user is most likely to get wrong; raise ConfigError on the first."""
     from tunelab.corpora import KINDS
-    from tunelab.tokenize import ENCODINGS
+    from tunelab.encodings.registry import ENCODINGS
 
-    _require(cfg.corpus.kind in KINDS, "corpus.kind", cfg.corpus.kind, f"choose one of {', '.join(KINDS)}")
-    trained = cfg.model.get("stage") != "generate"  # the assembled Jukebox trains nothing itself
+    require(cfg.corpus.kind in KINDS, "corpus.kind", cfg.corpus.kind, f"choose one of {', '.join(KINDS)}")
     for key in ("corpus.steps_per_quarter", "trainer.max_steps", "trainer.val_check_interval",
-                *(("model.batch_size", "model.seq_len") if trained else ()), "sample.num_outputs",
-                "sample.num_steps", "sample.beam_size", "sample.branch_factor", "sample.steps_per_iteration",
+                "sample.num_outputs", "sample.num_steps", "sample.beam_size", "sample.branch_factor",
+                "sample.steps_per_iteration",
                 "extract.min_bars", "extract.min_unique_pitches"):
-        _positive_int(cfg, key)
+        positive_int(cfg, key)
     det = cfg.trainer.get("deterministic", True)
-    _require(det in (True, False, "warn"), "trainer.deterministic", det, "choose true, false or warn")
-    _require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")
-    _positive_int(cfg, "sample.num_tokens")
+    require(det in (True, False, "warn"), "trainer.deterministic", det, "choose true, false or warn")
+    require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")
+    positive_int(cfg, "sample.num_tokens")
     k, p = cfg.sample.top_k, cfg.sample.top_p
-    _require(k is None or (isinstance(k, int) and k > 0), "sample.top_k", k,
-             "must be a positive integer or null")
-    _require(p is None or 0 < p <= 1, "sample.top_p", p, "must be in (0, 1] or null")
+    require(k is None or (isinstance(k, int) and k > 0), "sample.top_k", k,
+            "must be a positive integer or null")
+    require(p is None or 0 < p <= 1, "sample.top_p", p, "must be in (0, 1] or null")
     bars = cfg.sample.num_bars
-    _require(bars is None or (isinstance(bars, int) and bars > 0), "sample.num_bars", bars,
-             "must be a positive integer or null")
-    _require(cfg.extract.gap_bars > 0, "extract.gap_bars", cfg.extract.gap_bars, "must be > 0")
+    require(bars is None or (isinstance(bars, int) and bars > 0), "sample.num_bars", bars,
+            "must be a positive integer or null")
+    require(cfg.extract.gap_bars > 0, "extract.gap_bars", cfg.extract.gap_bars, "must be > 0")
     key = cfg.squash.transpose_to_key
-    _require(key is None or (isinstance(key, int) and 0 <= key <= 11), "squash.transpose_to_key", key,
-             "must be a major key 0..11 (0 = C) or null")
+    require(key is None or (isinstance(key, int) and 0 <= key <= 11), "squash.transpose_to_key", key,
+            "must be a major key 0..11 (0 = C) or null")
     for part in ("valid", "test"):
         v = cfg.split[part]
-        _require(0 <= v < 1, f"split.{part}", v, "must be a fraction in [0, 1)")
-    _require(cfg.split.valid + cfg.split.test < 1, "split", dict(cfg.split), "valid + test must be < 1")
-    if cfg.model.get("family") != "jukebox":  # Jukebox models raw audio, not tokens
-        _require(cfg.model.encoding in ENCODINGS, "model.encoding", cfg.model.encoding,
-                 f"choose one of {', '.join(ENCODINGS)}")
-    _require(isinstance(cfg.seconds, int | float) and cfg.seconds > 0, "seconds", cfg.seconds,
-             "must be a positive number of seconds")
+        require(0 <= v < 1, f"split.{part}", v, "must be a fraction in [0, 1)")
+    require(cfg.split.valid + cfg.split.test < 1, "split", dict(cfg.split), "valid + test must be < 1")
+    require(isinstance(cfg.seconds, int | float) and cfg.seconds > 0, "seconds", cfg.seconds,
+            "must be a positive number of seconds")
     for enc in cfg.pipeline.encodings:
-        _require(enc in ENCODINGS, "pipeline.encodings", enc, f"choose from {', '.join(ENCODINGS)}")
-    if cfg.model.get("family") == "accompaniment":
-        _require(cfg.corpus.get("accompaniment") is not None, f"corpus.{cfg.corpus.name}.accompaniment",
-                 None, "this corpus names no melody and accompaniment voices; use corpus=bach, jazz or jsb")
-    if cfg.model.get("family") == "music_vae":
-        _validate_vae(cfg)
+        require(enc in ENCODINGS, "pipeline.encodings", enc, f"choose from {', '.join(ENCODINGS)}")
+    require(cfg.model.get("family") in FAMILIES, "model.family", cfg.model.get("family"),
+            f"choose one of {', '.join(FAMILIES)}")
+    family(cfg.model.family).validate(cfg)  # the model section, by its family's rules
     styles = cfg.get("styles")
-    _require(isinstance(styles, ListConfig | list) and len(styles) > 0
+    require(isinstance(styles, ListConfig | list) and len(styles) > 0
              and all(isinstance(s, str) for s in styles) and len(set(styles)) == len(styles),
-             "styles", styles, "must be a non-empty list of unique style names, e.g. [bach, children, jazz]")
-    _require(cfg.logger.kind in ("wandb", "csv"), "logger.kind", cfg.logger.kind, "choose wandb or csv")
+            "styles", styles, "must be a non-empty list of unique style names, e.g. [bach, children, jazz]")
+    require(cfg.logger.kind in ("wandb", "csv"), "logger.kind", cfg.logger.kind, "choose wandb or csv")
     if cfg.corpus.kind == "midi_dir":
         path = OmegaConf.select(cfg, "corpus.path", throw_on_missing=False, default=None)
-        _require(path is not None and Path(str(path)).expanduser().is_dir(), "corpus.path",
-                 "(unset)" if path is None else path,
-                 "must be an existing folder of MIDI files (corpus=midi_dir corpus.path=/dir)")
-
-
-def _validate_vae(cfg: DictConfig) -> None:
-    from tunelab.models.vae_module import SAMPLING_SCHEDULES
-
-    vae = cfg.model.vae
-    _require(vae.sampling_schedule in SAMPLING_SCHEDULES, "model.vae.sampling_schedule",
-             vae.sampling_schedule, f"choose one of {', '.join(SAMPLING_SCHEDULES)}")
-    if vae.sampling_schedule == "inverse_sigmoid":
-        _require(vae.sampling_rate >= 1, "model.vae.sampling_rate", vae.sampling_rate,
-                 "must be >= 1 for inverse_sigmoid (k; Magenta uses 1000)")
-    else:
-        _require(0 <= vae.sampling_rate <= 1, "model.vae.sampling_rate", vae.sampling_rate,
-                 "must be in [0, 1] for constant and exponential schedules")
-    _require(vae.max_beta >= 0, "model.vae.max_beta", vae.max_beta, "must be >= 0")
-    _require(0 <= vae.beta_rate < 1, "model.vae.beta_rate", vae.beta_rate, "must be in [0, 1)")
-    _require(vae.free_bits >= 0, "model.vae.free_bits", vae.free_bits, "must be >= 0 (bits over all of z)")
-    if cfg.model.encoding == "trio_16bar":
-        _require(cfg.corpus.get("trio") is not None, f"corpus.{cfg.corpus.name}.trio", None,
-                 "this corpus names no melody, bass and harmony tracks; use corpus=bach, jazz or jsb")
+        require(path is not None and Path(str(path)).expanduser().is_dir(), "corpus.path",
+                "(unset)" if path is None else path,
+                "must be an existing folder of MIDI files (corpus=midi_dir corpus.path=/dir)")
 
 
 def corpus_settings(cfg: DictConfig) -> Any:
@@ -182,10 +145,9 @@ def params_snapshot(overrides: list[str] | None = None) -> dict:
 
 
 def write_params(path: Path = Path("params.yaml")) -> None:
-    body = OmegaConf.to_yaml(OmegaConf.create(params_snapshot()))  # the format DVC writes
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(body)
-    tmp.replace(path)
+    from tunelab.atomic import write_text_atomic
+
+    write_text_atomic(path, OmegaConf.to_yaml(OmegaConf.create(params_snapshot())))  # the format DVC writes
 
 
 def dvc_params() -> Path | None:

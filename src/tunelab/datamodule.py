@@ -30,7 +30,7 @@ Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def load_split(folder: Path, split: str) -> list[np.ndarray]:
-    """Sequences of one split, as written by :func:`tunelab.tokenize.tokenize`."""
+    """Sequences of one split, as written by :func:`tunelab.pipeline.tokenize.tokenize`."""
     path = Path(folder) / f"{split}.npz"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run the tokenize stage first")
@@ -194,7 +194,10 @@ def make_dataset(net: Any, encoding: Any, sequences: list[np.ndarray], window: i
     if getattr(net, "num_parts", None):
         return AccompanimentDataset(sequences, net.num_parts, net.bos, window, seed, random=train)
     if getattr(net, "token_inputs", False):
-        return TokenSequenceDataset(sequences, net.bos, window, seed, random=train, augment=augment)
+        # an RNN's state carries across a piece, so it is evaluated on whole pieces, like MelodyRNN
+        whole = not train and getattr(net, "recurrent", False)
+        return TokenSequenceDataset(sequences, net.bos, None if whole else window, seed, random=train,
+                                    augment=augment)
     return EventSequenceDataset(sequences, encoding, window if train else None, seed)
 
 

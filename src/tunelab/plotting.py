@@ -4,6 +4,7 @@ only when the picture changes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tunelab.atomic import atomic_file  # noqa: E402
 from tunelab.music.score import Score  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "tunelab"  # SVG element ids from a fixed salt, not random
@@ -22,10 +24,8 @@ def save_figure(fig: plt.Figure, path: Path, formats: tuple[str, ...] = (".png",
     written = []
     for suffix in formats:
         out = Path(path).with_suffix(suffix)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp" + suffix)
-        fig.savefig(tmp, metadata=_NO_TIMESTAMP[suffix])
-        tmp.replace(out)
+        with atomic_file(out, ".tmp" + suffix) as tmp:
+            fig.savefig(tmp, metadata=_NO_TIMESTAMP[suffix])
         written.append(out)
     plt.close(fig)
     return written
@@ -66,3 +66,15 @@ def write_spectrogram(wav: Path, path: Path, title: str, max_hz: float = 5000.0)
     ax.set(xlabel="seconds", ylabel="Hz", title=title, ylim=(0, min(max_hz, rate / 2)))
     fig.tight_layout()
     return save_figure(fig, path, (Path(path).suffix or ".png",))[0]
+
+
+class Skip(Exception):
+    """A figure whose inputs are missing; the message says which."""
+
+
+def read_table(reports: Path, name: str) -> list[dict]:
+    """reports/tables/{name}.json (the tables stage), or Skip."""
+    path = Path(reports) / "tables" / f"{name}.json"
+    if not path.is_file():
+        raise Skip(f"{path} is missing: run `tunelab tables`")
+    return json.loads(path.read_text())

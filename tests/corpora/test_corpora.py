@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import mido
 import pytest
 
-from tunelab.corpora import bach, children, jazz, jsb
-from tunelab.extract import extract, split_of
+from tunelab.corpora import bach, children, jazz, jsb, split_of
 from tunelab.music.music21_io import score_from_music21
+from tunelab.pipeline.extract import extract
 
 SETTINGS = SimpleNamespace(steps_per_quarter=4)
 

@@ -7,13 +7,9 @@ import shutil
 
 import pytest
 
-from tunelab.corpora.download import (
-    ChecksumMismatchError,
-    DataUnavailableError,
-    atomic_dir,
-    sha256_file,
-)
-from tunelab.extract import download
+from tunelab.atomic import atomic_dir
+from tunelab.corpora.download import ChecksumMismatchError, DataUnavailableError, sha256_file
+from tunelab.pipeline.extract import download
 
 
 def test_jsb_from_mirror_writes_manifest(tiny_cfg, mirror):

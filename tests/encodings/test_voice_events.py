@@ -111,7 +111,7 @@ def test_random_scores_round_trip():
 
 def test_voices_come_from_the_corpus_config():
     from tunelab.config import load_config
-    from tunelab.tokenize import accompaniment_voices, build_encoding, encoding_for
+    from tunelab.encodings.registry import accompaniment_voices, build_encoding, encoding_for
 
     assert build_encoding("voice_events").voices == ("S", "A", "T", "B")
     assert encoding_for(load_config(["corpus=jazz"]), "voice_events").voices == ("solo", "bass")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tunelab.jukebox import sample_level
+from tunelab.families.jukebox.jukebox import sample_level
 from tunelab.models.components.jukebox_prior import CodePrior
 
 

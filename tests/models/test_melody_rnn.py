@@ -11,15 +11,16 @@ from torch.utils.data import DataLoader
 
 from tunelab.config import ConfigError, load_config
 from tunelab.datamodule import EventSequenceDataset, pad_collate
+from tunelab.encodings.registry import MELODY_RANGE, build_encoding
+from tunelab.families.melody_rnn.generate import MelodyGenerator
+from tunelab.families.sequence import primer_melody
 from tunelab.models.components.beam_search import beam_search
 from tunelab.models.components.melody_lstm import AttentionMelodyLSTM
 from tunelab.music.constants import MELODY_NO_EVENT as NO
 from tunelab.music.constants import MELODY_NOTE_OFF as OFF
 from tunelab.music.melody import Melody
 from tunelab.music.midi_io import read_midi, write_midi
-from tunelab.sample import MelodyGenerator, primer_melody
-from tunelab.tokenize import MELODY_RANGE, build_encoding
-from tunelab.train import build_module
+from tunelab.pipeline.train import build_module
 
 # Magenta's sizes: (model, encoding, input size, classes)
 VARIANTS = [

@@ -13,11 +13,11 @@ from torch.utils.data import DataLoader
 from tunelab.config import load_config
 from tunelab.datamodule import make_dataset, pad_collate
 from tunelab.encodings import MuseNetEncoding
+from tunelab.encodings.registry import encoding_for
 from tunelab.models.components.musenet import MuseNetLM
 from tunelab.models.components.sampling import generate
 from tunelab.music.score import Note, Score, Track
-from tunelab.tokenize import encoding_for
-from tunelab.train import build_module
+from tunelab.pipeline.train import build_module
 
 ENC = MuseNetEncoding(["bach", "children", "jazz"])
 

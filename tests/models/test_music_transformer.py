@@ -11,10 +11,10 @@ from torch.utils.data import DataLoader
 
 from tunelab.config import load_config
 from tunelab.datamodule import AccompanimentDataset, TokenSequenceDataset, make_dataset, pad_collate
+from tunelab.encodings.registry import encoding_for
 from tunelab.models.components.transformer import TransformerEncoderDecoder, TransformerLM
 from tunelab.models.lm_module import net_logits, warmup_cosine
-from tunelab.tokenize import encoding_for
-from tunelab.train import build_module
+from tunelab.pipeline.train import build_module
 
 MODELS = ["music_transformer", "music_transformer_local", "transformer_baseline"]
 TINY = ["model.net.d_model=32", "model.net.d_ff=64", "model.net.num_heads=2", "model.net.dropout=0.0"]

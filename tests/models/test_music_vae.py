@@ -9,6 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from tunelab.families.music_vae.latent import (
+    attribute_vectors,
+    average_interval,
+    note_density,
+    pitch_range,
+    slerp,
+)
 from tunelab.models.components.music_vae import MusicVAE
 from tunelab.models.vae_module import (
     MusicVAEModule,
@@ -18,7 +25,6 @@ from tunelab.models.vae_module import (
     reconstruction_nll,
     sampling_probability_at,
 )
-from tunelab.music_vae import attribute_vectors, average_interval, note_density, pitch_range, slerp
 
 
 def test_kl_matches_the_closed_form_by_hand():
@@ -189,7 +195,7 @@ def test_attribute_functions_and_vectors():
 
 
 def test_reconstruction_metrics_by_hand(trained_tiny):
-    from tunelab.music_vae import reconstruction_metrics
+    from tunelab.families.music_vae.latent import reconstruction_metrics
 
     net, x = trained_tiny
     m = reconstruction_metrics(net, x, seed=0)

@@ -7,6 +7,7 @@ per unreadable file, so one bad file never sinks a corpus.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import import_module
@@ -40,3 +41,9 @@ def corpus_module(kind: str) -> CorpusModule:
         raise KeyError(f"unknown corpus kind {kind!r}; choose one of {', '.join(KINDS)}")
     mod = import_module(f"tunelab.corpora.{kind}")
     return CorpusModule(fetch=mod.fetch, read=mod.read)
+
+
+def split_of(piece_id: str, valid: float, test: float) -> str:
+    """Deterministic split from a hash of the piece id (never by window)."""
+    u = int(hashlib.sha256(piece_id.encode()).hexdigest()[:12], 16) / 16**12
+    return "test" if u < test else "valid" if u < test + valid else "train"

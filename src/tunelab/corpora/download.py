@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import tempfile
 import urllib.request
 from collections.abc import Iterable
-from contextlib import contextmanager
 from pathlib import Path
 
 MIRROR_ENV = "TUNELAB_DATA_MIRROR"
@@ -77,49 +74,3 @@ def digest_of_digests(digests: dict[str, str]) -> str:
     """One sha256 over ``sha256sum``-style lines, sorted by path: pins a whole file set."""
     text = "".join(f"{d}  {p}\n" for p, d in sorted(digests.items()))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a unique temporary name beside ``path`` (hidden, so no stage picks it
-    up), so ``path`` is whole or as it was, even with two writers at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json_atomic(path: Path, data: dict | list) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-@contextmanager
-def atomic_dir(final: Path):
-    """Yield a temp folder beside ``final``; on success it replaces ``final`` whole.
-
-    On any error the temp folder is removed and ``final`` is left as it was.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; outputs should read like any folder
-    try:
-        yield tmp
-        old = final.with_name(f".{final.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        if old.exists():
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

@@ -20,6 +20,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from tunelab.atomic import atomic_file
 from tunelab.music.midi_io import MIDI_HEADER, CorruptMidiError
 
 INSTALL_HINT = ("install it: `sudo apt-get install fluidsynth` (Debian/Ubuntu) "
@@ -136,19 +137,11 @@ def render_wav(midi: Path, out: Path, sample_rate: int = 22050, max_seconds: flo
     stereo = stereo[: stereo.size - stereo.size % 2].reshape(-1, 2)
     mono = _finish(stereo.mean(axis=1, dtype=np.float32), sample_rate)
     pcm = np.round(np.clip(mono, -1.0, 1.0) * 32767.0).astype("<i2")  # round, no dither: deterministic
-    fd, tmp_out = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".wav.tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        with wave.open(tmp_out, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm.tobytes())
-        os.chmod(tmp_out, 0o644)  # mkstemp makes 0600; a report is read by others
-        os.replace(tmp_out, out)
-    finally:
-        if os.path.exists(tmp_out):
-            os.unlink(tmp_out)
+    with atomic_file(out, ".wav.tmp") as tmp_out, wave.open(str(tmp_out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from tunelab.music.constants import (
     NOTE_KEYS,
     NOTES_PER_OCTAVE,
 )
-from tunelab.music.score import Note, Score, TimeSignature, Track
+from tunelab.music.score import Note, Score, TimeSignature, Track, read_jsonl_gz
 
 
 class PolyphonicMelodyError(ValueError):
@@ -325,3 +326,12 @@ def _truncate(events: list[int], length: int) -> list[int]:
     builder.events = list(events)
     builder.set_length(length)
     return builder.events
+
+
+def load_melodies(path: Path) -> list[tuple[Melody, str]]:
+    """(melody, split) pairs written by :func:`tunelab.pipeline.extract.extract`."""
+    out = []
+    for d in read_jsonl_gz(path):
+        split = d.pop("split")
+        out.append((Melody(**{**d, "events": tuple(d["events"])}), split))
+    return out

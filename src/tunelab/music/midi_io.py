@@ -8,13 +8,12 @@ in ticks, so tempo changes never smear the grid.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import mido
 import pretty_midi
 
+from tunelab.atomic import atomic_file
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER
 from tunelab.music.score import Note, Score, TimeSignature, Track
 
@@ -134,14 +133,7 @@ def score_to_pretty_midi(score: Score, ticks_per_quarter: int = 480) -> pretty_m
 def write_midi(score: Score, path: str | Path) -> Path:
     """Write ``score`` as a type-1 MIDI file atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".mid", dir=path.parent)
-    os.close(fd)
-    try:
-        score_to_pretty_midi(score).write(tmp)
+    with atomic_file(path, ".tmp.mid") as tmp:
+        score_to_pretty_midi(score).write(str(tmp))
         mido.MidiFile(tmp)  # fail here, not in the user's player, if the bytes are bad
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

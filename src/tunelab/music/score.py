@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from tunelab.atomic import atomic_file
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER, DEFAULT_VELOCITY
 
 
@@ -139,16 +140,13 @@ class Score:
 
 def write_jsonl_gz(path: Path, records: Iterable[dict]) -> None:
     """Write records as gzipped JSON lines atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     # mtime=0 and no file name in the gzip header: the same records give the same bytes, so
     # a re-run extract stage leaves everything downstream of it valid in DVC.
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
+    with atomic_file(Path(path)) as tmp, open(tmp, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
             io.TextIOWrapper(gz, encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, separators=(",", ":")) + "\n")
-    tmp.replace(path)
 
 
 def read_jsonl_gz(path: Path) -> Iterator[dict]:

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tunelab.models.components.sampling import scale_logits
+
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -127,7 +129,7 @@ class CategoricalLstmDecoder(nn.Module):
             if greedy:
                 y = logits.argmax(-1)
             else:
-                y = torch.distributions.Categorical(logits=logits / temperature).sample()
+                y = torch.distributions.Categorical(logits=scale_logits(logits, temperature)).sample()
             labels.append(y)
             x = F.one_hot(y, self.num_classes).float()[:, None]
         return torch.stack(labels, dim=1)

@@ -13,6 +13,17 @@ from tqdm import tqdm
 Forward = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
 
 
+def scale_logits(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Logits divided by ``temperature``: the one place every sampler applies it.
+
+    Raises:
+        ValueError: temperature <= 0 (greedy decoding is its own switch).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 (got {temperature}); use greedy decoding instead")
+    return logits / temperature
+
+
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None) -> torch.Tensor:
     """Scale by 1/temperature, keep the ``top_k`` best and the smallest set whose
@@ -21,9 +32,7 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
     Raises:
         ValueError: temperature <= 0, top_k < 1 or top_p outside (0, 1].
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 (got {temperature}); use greedy decoding instead")
-    logits = logits / temperature
+    logits = scale_logits(logits, temperature)
     if top_k is not None:
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1 (got {top_k})")

@@ -1,0 +1,127 @@
+"""The shape every model family has: one :class:`Family` object per package under
+``tunelab/families/<name>/``, exposing the verbs the pipeline's stages call.
+
+A stage never asks which family it runs: ``family(cfg.model.family).generate(cfg)``. What
+differs between families lives in their package; what they share lives here (the token
+models' training setup) or in :mod:`tunelab.families.sequence` (their evaluation and
+sampling). The network and the LightningModule come from the model config
+(``model.net`` and ``model.module``, each a Hydra ``_target_``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from tunelab.checkpoint import load_trained
+from tunelab.datamodule import EventDataModule
+from tunelab.encodings.registry import ENCODINGS, MELODY_ENCODINGS, encoding_for
+from tunelab.errors import ConfigError, positive_int, require
+from tunelab.paths import processed_dir, training_corpora
+
+# (cfg, runs) -> (figure, title, caption); raises tunelab.plotting.Skip when its runs are missing
+FigureMaker = Callable[[DictConfig, dict], tuple[Any, str, str]]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A paper's comparison table: ``reports/tables/{name}.md`` and ``.json``."""
+
+    name: str
+    header: str  # Markdown title and source line(s)
+    make: Callable[[Path, str], tuple[str, list[dict]]]  # (metrics dir, size label) -> (markdown, rows)
+
+
+@dataclass(frozen=True)
+class Built:
+    """What training needs: the LightningModule, its data, and the vocabulary saved with the
+    checkpoint."""
+
+    module: L.LightningModule
+    data: L.LightningDataModule
+    vocab: list[str] = field(default_factory=list)
+
+
+def run_metrics(metrics_dir: Path, run: str) -> dict | None:
+    """reports/metrics/{run}.json, or None before the run is evaluated."""
+    path = Path(metrics_dir) / f"{run}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class Family:
+    """A model family over token sequences (the default); Jukebox overrides the lot."""
+
+    name: str = ""
+    docs: str = ""  # its page under docs/families/
+
+    # --- configuration ---------------------------------------------------------------------
+    def validate(self, cfg: DictConfig) -> None:
+        """Check the model section; raise ConfigError naming the key."""
+        for key in ("model.batch_size", "model.seq_len"):
+            positive_int(cfg, key)
+        require(cfg.model.encoding in ENCODINGS, "model.encoding", cfg.model.encoding,
+                f"choose one of {', '.join(ENCODINGS)}")
+
+    # --- training --------------------------------------------------------------------------
+    def check_net(self, cfg: DictConfig, net: torch.nn.Module, encoding: Any) -> None:
+        """The network's sizes against the encoding's, before any step is taken."""
+        if getattr(net, "token_inputs", False):
+            if net.num_classes != len(encoding.vocab):
+                raise ConfigError(f"model.net.num_classes={net.num_classes} but encoding "
+                                  f"{cfg.model.encoding} has {len(encoding.vocab)} tokens")
+        elif net.input_size != encoding.input_size or net.num_classes != len(encoding.vocab):
+            raise ConfigError(
+                f"model.net: input_size={net.input_size}, num_classes={net.num_classes} but encoding "
+                f"{cfg.model.encoding} has {encoding.input_size} inputs and {len(encoding.vocab)} classes")
+
+    def module_args(self, cfg: DictConfig, encoding: Any) -> dict[str, Any]:
+        """Arguments of ``model.module`` that come from the encoding, not the config."""
+        # Magenta's "no event" accuracy counts the label of NO_EVENT (0, except key-melody's);
+        # it means nothing for other encodings.
+        melody = cfg.model.encoding in MELODY_ENCODINGS
+        return {"no_event_label": getattr(encoding, "default_event_label", 0) if melody else None}
+
+    def build_module(self, cfg: DictConfig, encoding: Any) -> L.LightningModule:
+        """``model.module`` around ``model.net`` and ``model.optimizer``."""
+        net = instantiate(cfg.model.net)
+        self.check_net(cfg, net, encoding)
+        module = instantiate(cfg.model.module)
+        return module(net=net, optimizer=instantiate(cfg.model.optimizer), **self.module_args(cfg, encoding))
+
+    def build(self, cfg: DictConfig) -> Built:
+        """The module and the token windows it trains on (every corpus of a joint model)."""
+        encoding = encoding_for(cfg, cfg.model.encoding)
+        module = self.build_module(cfg, encoding)
+        folders = [processed_dir(cfg, corpus=c) for c in training_corpora(cfg)]
+        augment = cfg.model.get("augment")
+        data = EventDataModule(folders, encoding, cfg.model.batch_size, cfg.model.seq_len, seed=cfg.seed,
+                               net=module.net, augment=encoding.augmenter(**augment) if augment else None)
+        return Built(module, data, list(encoding.vocab.tokens))
+
+    # --- generation and evaluation -----------------------------------------------------------
+    def load(self, cfg: DictConfig) -> tuple[torch.nn.Module, Any, str]:
+        """The trained network, its encoding and the encoding's name."""
+        return load_trained(cfg)
+
+    def generate(self, cfg: DictConfig) -> list[Path]:
+        """The sample stage: write ``samples/{run}/``; return the files."""
+        raise NotImplementedError(f"family {self.name} generates nothing")
+
+    def evaluate(self, cfg: DictConfig) -> dict:
+        """The evaluate stage's metrics (the stage writes and logs them)."""
+        raise NotImplementedError(f"family {self.name} has no evaluation")
+
+    # --- the papers' figures and tables --------------------------------------------------------
+    def figures(self) -> dict[str, FigureMaker]:
+        return {}
+
+    def tables(self) -> list[Table]:
+        return []
