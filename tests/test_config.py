@@ -35,6 +35,15 @@ def test_every_option_composes(group):
     (["split.test=1.5"], "split.test=1.5: must be a fraction"),
     (["corpus=midi_dir"], "corpus.path=(unset): must be an existing folder"),
     (["corpus=midi_dir", "corpus.path=/no/such/dir"], "corpus.path=/no/such/dir: must be an existing"),
+    # values Hydra or torch used to refuse only after the banners, with a traceback
+    (["model.net.dropout=2"], "model.net.dropout=2: must be a probability in [0, 1)"),
+    (["model.net.hidden_size=-3"], "model.net.hidden_size=-3: must be a positive integer"),
+    (["model=music_transformer", "model.net.num_heads=0"], "model.net.num_heads=0: must be a positive"),
+    (["model.optimizer.lr=fast"], "model.optimizer.lr=fast: must be a positive number"),
+    (["model.optimizer.lr=-0.001"], "model.optimizer.lr=-0.001: must be a positive number"),
+    (["model.clip_norm=0"], "model.clip_norm=0: must be a positive number or null"),
+    (["seed=abc"], "seed=abc: must be a non-negative integer"),
+    (["model=jukebox_prior", "model.net.d_model=0"], "model.net.d_model=0: must be a positive integer"),
 ])
 def test_bad_config_is_one_clear_line(overrides, message):
     with pytest.raises(ConfigError) as err:

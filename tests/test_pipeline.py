@@ -102,3 +102,71 @@ def test_sigterm_during_training_leaves_no_half_written_output(children_run, mon
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     assert ckpt.read_bytes() == before
     assert sorted(p.name for p in (tmp / "models").iterdir()) == ["melody_rnn_basic-children"]
+
+
+def _own_models(children_run, tmp_path):
+    """A copy of the trained model folder, so a test may damage it."""
+    import shutil
+
+    tmp, args = children_run
+    shutil.copytree(tmp / "models", tmp_path / "models")
+    return [*args, f"paths.models={tmp_path / 'models'}", f"paths.samples={tmp_path / 'samples'}"]
+
+
+@pytest.mark.parametrize("damage", ["flip_weight", "flip_byte", "empty", "text"])
+def test_damaged_checkpoint_is_refused_in_one_line(children_run, tmp_path, capsys, damage):
+    args = _own_models(children_run, tmp_path)
+    ckpt = tmp_path / "models/melody_rnn_basic-children/model.ckpt"
+    if damage == "flip_weight":  # one weight changed, the stored digest kept
+        payload = torch.load(ckpt, weights_only=False)
+        name = next(iter(payload["state_dict"]))
+        payload["state_dict"][name].view(-1)[0] += 1.0
+        torch.save(payload, ckpt)
+    elif damage == "flip_byte":  # one byte of the file, in the middle of the weights' data
+        data = bytearray(ckpt.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        ckpt.write_bytes(bytes(data))
+    else:
+        ckpt.write_text("" if damage == "empty" else "these are not weights\n")
+    assert main(["sample", *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tunelab sample: error:") and str(ckpt) in err and "\n" not in err
+    assert not (tmp_path / "samples").exists()  # nothing sampled from corrupted weights
+
+
+def test_outputs_get_the_users_umask_and_stale_temp_folders_go(children_run, tmp_path):
+    import os
+
+    args = _own_models(children_run, tmp_path)
+    samples = tmp_path / "samples"
+    stale = samples / ".melody_rnn_basic-children.999999999.abcd"  # a killed run's (no such pid)
+    live = samples / f".melody_rnn_basic-children.{os.getpid()}.efgh"  # a running writer's
+    stale.mkdir(parents=True)
+    live.mkdir()
+    old = os.umask(0o022)
+    try:
+        assert main(["sample", *args]) == 0
+    finally:
+        os.umask(old)
+    assert not stale.exists() and live.exists()
+    for f in (*(samples / "melody_rnn_basic-children").glob("*.mid"),
+              tmp_path / "models/melody_rnn_basic-children/model.ckpt"):
+        assert f.stat().st_mode & 0o777 == 0o644, f
+
+
+def test_an_empty_test_split_is_an_error_not_a_perfect_score(children_run, tmp_path, capsys):
+    import numpy as np
+
+    tmp, args = children_run
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(tmp / "data", data)
+    test = data / "processed/children/melody_onehot/test.npz"
+    np.savez_compressed(test, tokens=np.zeros(0, np.int16), offsets=np.zeros(1, np.int64), ids=np.array([]),
+                        transpose=np.zeros(0, np.int16))
+    reports = tmp_path / "reports"
+    assert main(["evaluate", *args, f"paths.data={data}", f"paths.reports={reports}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "test.npz holds no pieces" in err and "split.test" in err and "\n" not in err
+    assert not (reports / "metrics").exists()

@@ -119,3 +119,45 @@ def test_stale_or_foreign_checkpoints_are_not_loaded(corpus, tmp_path, caplog):
     assert find_resumable(load_config([*args, "trainer.max_steps=81"])) is None  # another schedule
     saved_with(seed=1)
     assert find_resumable(cfg) is None and "seed" in caplog.text
+
+
+class _Stopped(RuntimeError):
+    """A kill at an exact step (in process, so the position is exact)."""
+
+
+# 129 training melodies: batch 8 gives 17 batches an epoch, 43 gives 3, 256 gives 1.
+@pytest.mark.parametrize("case, extra, stop_at, saved", [
+    ("mid_epoch", ["model.batch_size=8"], 8, True),              # step 8 of a 17-batch epoch
+    ("epoch_end", ["model.batch_size=43"], 6, True),             # the checkpoint on an epoch's last batch
+    ("one_batch_epochs", ["model.batch_size=256"], 16, True),    # every checkpoint at an epoch boundary
+    ("during_validation", ["model.batch_size=8"], 16, False),    # killed before step 16's checkpoint
+])
+def test_resume_is_exact_wherever_the_checkpoint_falls(corpus, monkeypatch, case, extra, stop_at, saved):
+    from tunelab.resume import PeriodicCheckpoint
+
+    tmp, base = corpus
+    steps = ["trainer.max_steps=24", "trainer.val_check_interval=" + ("6" if case == "epoch_end" else "8"),
+             "trainer.log_every_n_steps=2", "model.net.dropout=0.2", *extra]
+
+    def args(name: str) -> list[str]:
+        return [*base, *steps, f"paths.models={tmp}/{case}-{name}/models",
+                f"paths.checkpoints={tmp}/{case}-{name}/ckpt"]
+
+    assert main(["train", *args("full")]) == 0
+    save = PeriodicCheckpoint.save
+
+    def save_then_stop(self, trainer):
+        if saved:
+            save(self, trainer)
+        if trainer.global_step == stop_at:
+            raise _Stopped
+        if not saved:
+            save(self, trainer)
+
+    monkeypatch.setattr(PeriodicCheckpoint, "save", save_then_stop)
+    assert main(["train", *args("killed")]) == 1  # the stage fails; last.ckpt stays
+    last = torch.load(tmp / f"{case}-killed/ckpt" / RUN / LAST, weights_only=False)["global_step"]
+    assert last == (stop_at if saved else stop_at - 8)
+    monkeypatch.setattr(PeriodicCheckpoint, "save", save)
+    assert main(["train", *args("killed")]) == 0
+    assert_same_run(trained(tmp, f"{case}-killed"), trained(tmp, f"{case}-full"))

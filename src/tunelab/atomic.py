@@ -58,15 +58,39 @@ def write_json_atomic(path: Path, data: dict | list) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(final: Path) -> list[Path]:
+    """Remove the temp folders that killed writers of ``final`` left beside it
+    (``.{name}.{pid}.XXXX`` whose process is gone); a live writer's is kept."""
+    removed = []
+    for tmp in Path(final).parent.glob(f".{Path(final).name}.*"):
+        pid = tmp.name[len(Path(final).name) + 2:].split(".", 1)[0]
+        if tmp.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
 @contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temp folder beside ``final``; on success it replaces ``final`` whole.
 
-    On any error the temp folder is removed and ``final`` is left as it was.
+    On any error the temp folder is removed and ``final`` is left as it was; one left by a
+    killed run (SIGKILL unwinds nothing) is removed by the next run writing ``final``.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    remove_stale_temps(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", dir=final.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; outputs should read like any folder
     try:
         yield tmp

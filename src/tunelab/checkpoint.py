@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,17 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint that isn't the model, format or vocabulary asked for."""
 
 
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in key order: a flipped byte
+    anywhere in the weights changes it (torch.load does not check the zip's CRCs)."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def save_checkpoint(path: Path, net: torch.nn.Module, cfg: Any, vocab: list[str],
                     extra: dict | None = None) -> None:
     """Write atomically: the resolved config travels with the weights."""
@@ -31,6 +44,7 @@ def save_checkpoint(path: Path, net: torch.nn.Module, cfg: Any, vocab: list[str]
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         **(extra or {}),
     }
+    payload["weights_sha256"] = weights_digest(payload["state_dict"])
     with atomic_file(Path(path)) as tmp:
         torch.save(payload, tmp)
 
@@ -41,12 +55,18 @@ def load_checkpoint(path: Path, expect_model: str | None = None
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        CheckpointMismatchError: wrong format version or a different model than requested.
+        CheckpointMismatchError: not a checkpoint (empty, text, truncated), weights that do not
+            match their stored digest, wrong format version or a different model than requested.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint; run `tunelab train` for this model first")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except (EOFError, pickle.UnpicklingError, RuntimeError, ValueError, KeyError, AttributeError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointMismatchError(f"{path}: not a readable tunelab checkpoint ({why}); "
+                                      "retrain it or restore it (dvc checkout)") from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         got = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointMismatchError(
@@ -54,6 +74,10 @@ def load_checkpoint(path: Path, expect_model: str | None = None
     if expect_model is not None and payload["model_name"] != expect_model:
         raise CheckpointMismatchError(
             f"{path} holds model {payload['model_name']!r}, not the requested {expect_model!r}")
+    stored = payload.get("weights_sha256")  # checkpoints written before digests have none
+    if stored is not None and weights_digest(payload["state_dict"]) != stored:
+        raise CheckpointMismatchError(f"{path}: the weights do not match their stored sha256 (the file is "
+                                      "corrupt); retrain it or restore it (dvc checkout)")
     net = instantiate(OmegaConf.create(payload["config"]["model"]["net"]))
     net.load_state_dict(payload["state_dict"])
     net.eval()

@@ -87,6 +87,9 @@ def validate(cfg: DictConfig) -> None:
                 "sample.steps_per_iteration",
                 "extract.min_bars", "extract.min_unique_pitches"):
         positive_int(cfg, key)
+    seed = cfg.get("seed")
+    require(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed,
+            "must be a non-negative integer")
     det = cfg.trainer.get("deterministic", True)
     require(det in (True, False, "warn"), "trainer.deterministic", det, "choose true, false or warn")
     require(cfg.sample.temperature > 0, "sample.temperature", cfg.sample.temperature, "must be > 0")

@@ -192,9 +192,11 @@ class ResumableLoader(DataLoader):
             next(it)
         if self.generator is None:
             torch.set_rng_state(now)
-        if restore["batches"] >= len(self):  # saved on an epoch's last batch: the next one starts
-            self._epoch_start = self._rng_state()
-            it = super().__iter__()
+        if restore["batches"] >= len(self):
+            # Saved on an epoch's last batch: Lightning finishes that epoch (it prefetches from
+            # this iterator, then asks for the next epoch's), so hand it nothing; the next call
+            # starts the new epoch from the RNG states the replay left, as the uninterrupted run did.
+            return iter(())
         return it
 
     def state_dict(self) -> dict:

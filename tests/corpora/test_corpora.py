@@ -93,6 +93,43 @@ def test_midi_dir_skips_and_records_bad_files(tiny_cfg, tmp_path):
     assert manifest["file_count"] == 3 and "nested/scale.mid" in manifest["sha256"]
 
 
+def _scale(path, pitches=(60, 62, 64, 65, 67, 69, 71, 72)):
+    mf = mido.MidiFile()
+    track = mido.MidiTrack()
+    for p in list(pitches) * 4:  # 8 bars of quarter notes
+        track += [mido.Message("note_on", note=p, velocity=80, time=0),
+                  mido.Message("note_off", note=p, velocity=0, time=480)]
+    mf.tracks.append(track)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mf.save(path)
+
+
+def test_midi_dir_copy_follows_corpus_path(tiny_cfg, tmp_path):
+    """Changed, added or removed files and another folder are noticed; an empty folder fails."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    _scale(a / "one.mid")
+    cfg = tiny_cfg("corpus=midi_dir", f"corpus.path={a}", "corpus.name=mine")
+    assert extract(cfg)["pieces"] == 1
+    _scale(a / "two.mid", (62, 64, 65, 67, 69, 71, 72, 74))  # added
+    assert extract(cfg)["pieces"] == 2
+    _scale(a / "two.mid", (64, 65, 67, 69, 71, 72, 74, 76))  # changed
+    manifest = json.loads((tmp_path / "data/raw/mine/manifest.json").read_text())
+    extract(cfg)
+    assert json.loads((tmp_path / "data/raw/mine/manifest.json").read_text())["sha256"] != manifest["sha256"]
+    (a / "one.mid").unlink()  # removed
+    assert extract(cfg)["pieces"] == 1
+    _scale(b / "x.mid")
+    _scale(b / "y.mid", (62, 64, 65, 67, 69, 71, 72, 74))
+    _scale(b / "z.mid", (64, 65, 67, 69, 71, 72, 74, 76))
+    other = tiny_cfg("corpus=midi_dir", f"corpus.path={b}", "corpus.name=mine")  # another folder
+    assert extract(other)["pieces"] == 3
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=f"corpus.path={empty} holds no .mid/.midi files"):
+        extract(tiny_cfg("corpus=midi_dir", f"corpus.path={empty}", "corpus.name=mine"))
+    assert extract(other)["pieces"] == 3  # the failed copy left the last good one
+
+
 def test_extract_without_download_says_what_to_run(tiny_cfg):
     with pytest.raises(FileNotFoundError, match="tunelab download corpus=children"):
         extract(tiny_cfg("corpus=children"))

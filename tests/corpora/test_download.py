@@ -47,8 +47,9 @@ def test_checksum_mismatch_overwrites_nothing(tiny_cfg, mirror, tmp_path):
     target = bad_mirror / "jsb" / "Jsb16thSeparated.json"
     target.chmod(0o644)
     target.write_bytes(target.read_bytes()[:-10] + b"          ")
-    with pytest.raises(ChecksumMismatchError, match="does not match the pinned"):
+    with pytest.raises(ChecksumMismatchError, match="does not match the pinned") as err:
         download(tiny_cfg("corpus=jsb", f"corpus.mirror={bad_mirror}"))
+    assert str(err.value).startswith(f"{target}: sha256")  # the mirror file to fix, not a temp copy
     assert (good / "manifest.json").read_bytes() == before
     assert sorted(p.name for p in good.parent.iterdir()) == ["jsb"]  # no temp folders left
 

@@ -56,6 +56,9 @@ BAD_FILES = {
                      "zero ticks per quarter"),
     "truncated_track.mid": (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x01\x00\x00\x90<",
                             "unreadable MIDI"),
+    # a track whose length runs past the end of the file: mido's EOFError has no message
+    "track_overrun.mid": (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x40\x00\x90<@",
+                          "EOFError: the file ends inside a track"),
 }
 
 

@@ -28,11 +28,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(path: Path, expected: str) -> None:
+def verify_sha256(path: Path, expected: str, source: str | Path | None = None) -> None:
+    """Check ``path`` against its pinned digest; the error names ``source`` (the mirror file
+    or URL it was copied from), which is what the user can fix, not a temporary copy."""
     got = sha256_file(path)
     if got != expected:
         raise ChecksumMismatchError(
-            f"{path}: sha256 {got} does not match the pinned {expected}; the download or "
+            f"{source or path}: sha256 {got} does not match the pinned {expected}; the download or "
             "mirror copy is corrupt or a different version - re-fetch it"
         )
 

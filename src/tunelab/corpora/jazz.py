@@ -46,7 +46,7 @@ def fetch(dest: Path, cfg: Any) -> dict:
     archive = dest / ".archive.tar.gz"
     origin = fetch_pinned(URL, MIRROR_ARCHIVE, cfg.mirror_path, archive)
     if origin != URL:
-        verify_sha256(archive, MIRROR_ARCHIVE_SHA256)
+        verify_sha256(archive, MIRROR_ARCHIVE_SHA256, origin)
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
             m = _MEMBER.search(member.name)

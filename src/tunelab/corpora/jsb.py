@@ -27,7 +27,7 @@ SPLITS = {"train": 229, "valid": 76, "test": 77}
 
 def fetch(dest: Path, cfg: Any) -> dict:
     origin = fetch_pinned(URL, f"jsb/{FILE}", cfg.mirror_path, dest / FILE)
-    verify_sha256(dest / FILE, SHA256)
+    verify_sha256(dest / FILE, SHA256, origin)
     return {
         "source": origin,
         "version": f"czhuang/JSB-Chorales-dataset@{COMMIT}",

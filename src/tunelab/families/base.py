@@ -18,6 +18,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -56,6 +57,45 @@ def run_metrics(metrics_dir: Path, run: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+# network sizes that must be positive integers wherever a model config has them
+_SIZES = ("hidden_size", "num_layers", "d_model", "num_heads", "d_ff", "z_size", "encoder_size",
+          "decoder_size", "encoder_layers", "decoder_layers", "num_decoder_layers", "attn_length",
+          "max_len", "width", "depth", "emb_width", "codebook_size")
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+
+
+def instantiate_section(cfg: DictConfig, section: str) -> Any:
+    """``instantiate(cfg.model[section])``, a bad value named by its section in one line."""
+    try:
+        return instantiate(cfg.model[section])
+    except (InstantiationException, TypeError, ValueError) as e:
+        target = cfg.model[section].get("_target_")
+        raise ConfigError(f"model.{section} ({target}): {_first_line(e.__cause__ or e)}") from None
+
+
+def validate_trainable(cfg: DictConfig) -> None:
+    """The values of ``model.net`` and ``model.optimizer`` a user most often gets wrong,
+    checked before anything is built (Hydra would fail later with a traceback)."""
+    net, opt = cfg.model.get("net") or {}, cfg.model.get("optimizer") or {}
+    for key in _SIZES:
+        if net.get(key) is not None:
+            positive_int(cfg, f"model.net.{key}")
+    if net.get("dropout") is not None:
+        d = net.dropout
+        require(isinstance(d, int | float) and not isinstance(d, bool) and 0 <= d < 1, "model.net.dropout", d,
+                "must be a probability in [0, 1)")
+    if "lr" in opt:
+        lr = opt.lr
+        require(isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0, "model.optimizer.lr", lr,
+                "must be a positive number, e.g. 0.001")
+    clip = cfg.model.get("clip_norm")
+    require(clip is None or (isinstance(clip, int | float) and clip > 0), "model.clip_norm", clip,
+            "must be a positive number or null (no clipping)")
+
+
 class Family:
     """A model family over token sequences (the default); Jukebox overrides the lot."""
 
@@ -69,6 +109,7 @@ class Family:
             positive_int(cfg, key)
         require(cfg.model.encoding in ENCODINGS, "model.encoding", cfg.model.encoding,
                 f"choose one of {', '.join(ENCODINGS)}")
+        validate_trainable(cfg)
 
     # --- training --------------------------------------------------------------------------
     def check_net(self, cfg: DictConfig, net: torch.nn.Module, encoding: Any) -> None:
@@ -90,11 +131,19 @@ class Family:
         return {"no_event_label": getattr(encoding, "default_event_label", 0) if melody else None}
 
     def build_module(self, cfg: DictConfig, encoding: Any) -> L.LightningModule:
-        """``model.module`` around ``model.net`` and ``model.optimizer``."""
-        net = instantiate(cfg.model.net)
+        """``model.module`` around ``model.net`` and ``model.optimizer``.
+
+        Raises:
+            ConfigError: a value the class refuses, naming the config section.
+        """
+        net = instantiate_section(cfg, "net")
         self.check_net(cfg, net, encoding)
-        module = instantiate(cfg.model.module)
-        return module(net=net, optimizer=instantiate(cfg.model.optimizer), **self.module_args(cfg, encoding))
+        module = instantiate_section(cfg, "module")
+        optimizer = instantiate_section(cfg, "optimizer")
+        try:
+            return module(net=net, optimizer=optimizer, **self.module_args(cfg, encoding))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model.module ({cfg.model.module._target_}): {_first_line(e)}") from None
 
     def build(self, cfg: DictConfig) -> Built:
         """The module and the token windows it trains on (every corpus of a joint model)."""

@@ -66,6 +66,20 @@ def test_nll(net: torch.nn.Module, sequences, encoding, window: int | None = Non
     return out
 
 
+def scored_split(folder: Path, split: str) -> list[np.ndarray]:
+    """The sequences of a split that a score is computed over.
+
+    Raises:
+        ValueError: the split is empty (a small corpus whose pieces all hashed elsewhere, or
+            had no melody): a score over nothing would read as a perfect model.
+    """
+    seqs = load_split(folder, split)
+    if not seqs:
+        raise ValueError(f"{folder}/{split}.npz holds no pieces, so there is nothing to score: add pieces "
+                         f"to the corpus or raise split.{split}")
+    return seqs
+
+
 def ngram_baseline(folder: Path, vocab_size: int) -> dict[str, float]:
     """Test NLL per step of the best bigram/trigram (add-k, tuned on valid), same split."""
     model = fit_baseline(load_split(folder, "train"), load_split(folder, "valid"), vocab_size)
@@ -126,7 +140,7 @@ def evaluate_sequence_model(cfg: DictConfig, net: torch.nn.Module, encoding: Any
     folder = processed_dir(cfg, name)
     metrics: dict = {"encoding": name}
     for split in ("valid", "test"):
-        metrics[split] = test_nll(net, load_split(folder, split), encoding, cfg.model.seq_len, name=name)
+        metrics[split] = test_nll(net, scored_split(folder, split), encoding, cfg.model.seq_len, name=name)
     if baseline:
         ngram = metrics["ngram_baseline"] = ngram_baseline(folder, len(encoding.vocab))
         metrics["beats_baseline"] = metrics["test"]["nll_per_step"] < ngram["nll_per_step"]

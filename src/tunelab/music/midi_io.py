@@ -67,7 +67,10 @@ def read_midi(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUART
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as e:  # mido/pretty_midi raise many types for broken bytes
-        raise CorruptMidiError(f"unreadable MIDI: {type(e).__name__}: {e}") from e
+        # mido's EOFError carries no message: say what it means
+        detail = str(e).strip() or ("the file ends inside a track (truncated or a wrong track length)"
+                                    if isinstance(e, EOFError) else "no detail")
+        raise CorruptMidiError(f"unreadable MIDI: {type(e).__name__}: {detail}") from e
     return score_from_pretty_midi(pm, steps_per_quarter, piece_id or path.stem, str(path))
 
 

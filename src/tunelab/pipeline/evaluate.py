@@ -13,10 +13,9 @@ from tqdm import tqdm
 
 from tunelab.atomic import write_json_atomic
 from tunelab.checkpoint import load_trained
-from tunelab.datamodule import load_split
 from tunelab.encodings.registry import VAE_ENCODINGS
 from tunelab.families import family
-from tunelab.families.sequence import test_nll
+from tunelab.families.sequence import scored_split, test_nll
 from tunelab.paths import metrics_file, processed_dir
 from tunelab.tracking import log_evaluation
 
@@ -50,7 +49,7 @@ def cross_corpus(cfg: DictConfig) -> dict:
             if vocab != (processed_dir(cfg, name, corpus=a) / "vocab.json").read_text():
                 raise ValueError(f"{name}: corpora {a} and {b} have different vocabularies; "
                                  "their NLLs do not compare")
-            r = test_nll(net, load_split(processed_dir(cfg, name, corpus=b), "test"), encoding,
+            r = test_nll(net, scored_split(processed_dir(cfg, name, corpus=b), "test"), encoding,
                          cfg.model.seq_len, name=name)
             matrix[a][b] = {k: r[k] for k in ("nll_per_step", "bits_per_step", "bits_per_note", "steps")}
     out = {"model": cfg.model.name, "encoding": name, "corpora": corpora, "matrix": matrix}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import replace
@@ -14,6 +15,7 @@ from tunelab.atomic import atomic_dir, write_json_atomic
 from tunelab.config import corpus_settings
 from tunelab.corpora import corpus_module, split_of
 from tunelab.corpora.download import file_digests
+from tunelab.corpora.midi_dir import midi_files
 from tunelab.music.melody import Melody, extract_melodies
 from tunelab.music.score import Score, save_scores, write_jsonl_gz
 from tunelab.paths import interim_dir, raw_dir
@@ -39,6 +41,20 @@ def download(cfg: DictConfig) -> Path:
     return final
 
 
+def stale_user_copy(cfg: DictConfig, raw: Path) -> str | None:
+    """Why the raw copy of a ``midi_dir`` corpus no longer matches ``corpus.path`` (another
+    folder, or files added, removed or changed: their sha256s differ), else None."""
+    if not (raw / MANIFEST).is_file():
+        return "no copy yet"
+    manifest = json.loads((raw / MANIFEST).read_text())
+    root = Path(str(cfg.corpus.path)).expanduser()
+    if manifest.get("source") != str(root.resolve()):
+        return f"corpus.path changed from {manifest.get('source')}"
+    if file_digests(root, midi_files(root)) != {k: v for k, v in manifest["sha256"].items() if k != MANIFEST}:
+        return f"the files in {root} changed"
+    return None
+
+
 def piece_split(score: Score, cfg: DictConfig) -> str:
     return score.meta.get("split") or split_of(score.id, cfg.split.valid, cfg.split.test)
 
@@ -50,8 +66,8 @@ def extract(cfg: DictConfig) -> dict:
     into its own range at the tokenize stage, as Magenta's EncoderPipeline does.
     """
     src = raw_dir(cfg)
-    if not (src / MANIFEST).is_file() and cfg.corpus.kind == "midi_dir":
-        log.info("%s: copying %s into %s first", cfg.corpus.name, cfg.corpus.path, src)
+    if cfg.corpus.kind == "midi_dir" and (why := stale_user_copy(cfg, src)):
+        log.info("%s: copying %s into %s first (%s)", cfg.corpus.name, cfg.corpus.path, src, why)
         download(cfg)  # a user's folder needs no separate download step
     if not (src / MANIFEST).is_file():
         raise FileNotFoundError(

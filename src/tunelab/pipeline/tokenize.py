@@ -7,6 +7,7 @@ concatenated int16 labels, ``offsets`` (n+1,), ``ids``), ``vocab.json`` and
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from functools import partial
 from typing import Any
@@ -29,6 +30,7 @@ from tunelab.music.constants import SATB
 from tunelab.music.melody import Melody
 from tunelab.paths import interim_dir, processed_dir
 
+log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
 
 
@@ -111,6 +113,11 @@ def tokenize(cfg: DictConfig, name: str) -> dict:
             failures[piece_id] = "decode(encode(x)) != x"
         by_split[split].append((piece_id, labels))
         shifts[split].append(x.transpose if isinstance(x, Melody) else 0)
+    for split in SPLITS:
+        if not by_split.get(split):
+            log.warning("%s/%s: the %s split is empty (%d pieces in all), so evaluate will refuse to score "
+                        "it; add pieces or change split.valid/split.test", cfg.corpus.name, name, split,
+                        sum(len(v) for v in by_split.values()))
     dtype = np.int16 if len(encoding.vocab) < 2**15 else np.int32
     out = processed_dir(cfg, name)
     with atomic_dir(out) as tmp:

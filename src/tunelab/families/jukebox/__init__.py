@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from tunelab.errors import ConfigError, positive_int
-from tunelab.families.base import Built, Family
+from tunelab.families.base import Built, Family, validate_trainable
 from tunelab.families.jukebox.jukebox import evaluate_jukebox, sample_jukebox, training_setup
 
 STAGES = ("vqvae", "prior", "generate")
@@ -31,6 +31,7 @@ class Jukebox(Family):
         if stage != "generate":  # the assembled Jukebox trains nothing itself
             for key in ("model.batch_size", "model.seq_len"):
                 positive_int(cfg, key)
+            validate_trainable(cfg)
         # no model.encoding: Jukebox models raw audio, not tokens
 
     def build(self, cfg: DictConfig) -> Built:

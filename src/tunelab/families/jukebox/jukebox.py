@@ -21,7 +21,6 @@ import lightning as L
 import numpy as np
 import soundfile as sf
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
 from tqdm import tqdm
@@ -162,9 +161,10 @@ def prior_datasets(cfg: DictConfig, net: torch.nn.Module) -> tuple[Dataset, Data
 def training_setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule]:
     """The LightningModule and data of ``model.stage`` vqvae or prior (train stage)."""
     from tunelab.datamodule import DatasetsModule
+    from tunelab.families.base import instantiate_section
     from tunelab.models.components.vqvae import calculate_bandwidth
 
-    net = instantiate(cfg.model.net)
+    net = instantiate_section(cfg, "net")
     if cfg.model.stage == "vqvae":
         if cfg.model.seq_len % max(net.hop_lengths):
             raise ConfigError(f"model.seq_len={cfg.model.seq_len} must be a multiple of the top hop "
@@ -178,11 +178,11 @@ def training_setup(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataM
         bw = calculate_bandwidth(torch.from_numpy(train.windows[:256]))
         net.bandwidth_l2.fill_(max(bw["l2"], 1e-8))
         net.bandwidth_spec.fill_(max(bw["spec"], 1e-8))
-        module: L.LightningModule = instantiate(cfg.model.module)(
-            net=net, optimizer=instantiate(cfg.model.optimizer))
+        module: L.LightningModule = instantiate_section(cfg, "module")(
+            net=net, optimizer=instantiate_section(cfg, "optimizer"))
     elif cfg.model.stage == "prior":
         train, valid = prior_datasets(cfg, net)
-        module = instantiate(cfg.model.module)(net=net, optimizer=instantiate(cfg.model.optimizer),
+        module = instantiate_section(cfg, "module")(net=net, optimizer=instantiate_section(cfg, "optimizer"),
                                                no_event_label=None)
     else:
         raise ConfigError(f"model={cfg.model.name} is the assembled Jukebox (stage {cfg.model.stage}); "

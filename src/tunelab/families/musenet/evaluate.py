@@ -8,9 +8,8 @@ import math
 import torch
 from omegaconf import DictConfig
 
-from tunelab.datamodule import load_split
 from tunelab.families.musenet.style import style_adherence, train_style_classifier
-from tunelab.families.sequence import compare_with_real, test_nll, training_pieces
+from tunelab.families.sequence import compare_with_real, scored_split, test_nll, training_pieces
 from tunelab.music.midi_io import read_midi
 from tunelab.music.score import load_scores
 from tunelab.paths import interim_dir, processed_dir, samples_dir, training_corpora
@@ -24,7 +23,7 @@ def evaluate_musenet(cfg: DictConfig, net: torch.nn.Module, encoding: object) ->
     samples = {c: sorted(samples_dir(cfg).glob(f"{c}_*.mid")) for c in real}
     for c in real:
         folder = processed_dir(cfg, "musenet", corpus=c)
-        metrics["styles"][c] = {split: test_nll(net, load_split(folder, split), encoding, cfg.model.seq_len,
+        metrics["styles"][c] = {split: test_nll(net, scored_split(folder, split), encoding, cfg.model.seq_len,
                                                 name="musenet") for split in ("valid", "test")}
         test_scores = [s for s in real[c] if s.meta.get("split") == "test"]
         metrics["styles"][c].update(
