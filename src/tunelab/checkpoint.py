@@ -26,9 +26,10 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
     anywhere in the weights changes it (torch.load does not check the zip's CRCs)."""
     h = hashlib.sha256()
     for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
+        t = state_dict[name].detach().cpu()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # 1-D first: a 0-dim tensor (a buffer such as a step count) cannot be viewed as bytes
+        h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

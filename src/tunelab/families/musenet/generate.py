@@ -1,8 +1,6 @@
-"""MuseNet stages: generation steered by a style and an instrument set (`tunelab generate
-model=musenet style=bach instruments=[piano]`), and the evaluation of the joint model --
-NLL per style and whether samples conditioned on a style sound like it to a style
-classifier trained on the real corpora.
-"""
+"""MuseNet generation steered by a style and an instrument set (`tunelab generate
+model=musenet style=bach instruments=[piano]`): the header tokens, or a primer MIDI's
+tokens, then only the chosen instruments' notes may be sampled."""
 
 from __future__ import annotations
 
