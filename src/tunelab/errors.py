@@ -17,6 +17,11 @@ def require(ok: bool, key: str, value: Any, rule: str) -> None:
         raise ConfigError(f"{key}={value}: {rule}")
 
 
+def is_number(v: Any) -> bool:
+    """An int or float from the config (YAML's true/false are not numbers here)."""
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def positive_int(cfg: DictConfig, key: str) -> None:
     v = OmegaConf.select(cfg, key)
     require(isinstance(v, int) and not isinstance(v, bool) and v > 0, key, v, "must be a positive integer")

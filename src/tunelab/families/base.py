@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from tunelab.checkpoint import load_trained
 from tunelab.datamodule import EventDataModule
 from tunelab.encodings.registry import ENCODINGS, MELODY_ENCODINGS, encoding_for
-from tunelab.errors import ConfigError, positive_int, require
+from tunelab.errors import ConfigError, is_number, positive_int, require
 from tunelab.paths import processed_dir, training_corpora
 
 # (cfg, runs) -> (figure, title, caption); raises tunelab.plotting.Skip when its runs are missing
@@ -64,7 +64,8 @@ _SIZES = ("hidden_size", "num_layers", "d_model", "num_heads", "d_ff", "z_size",
 
 
 def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    """The summary line of an error, as the CLI prints it (``tunelab.cli.main``)."""
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def instantiate_section(cfg: DictConfig, section: str) -> Any:
@@ -85,11 +86,9 @@ def validate_trainable(cfg: DictConfig) -> None:
             positive_int(cfg, f"model.net.{key}")
     if net.get("dropout") is not None:
         d = net.dropout
-        require(isinstance(d, int | float) and not isinstance(d, bool) and 0 <= d < 1, "model.net.dropout", d,
-                "must be a probability in [0, 1)")
+        require(is_number(d) and 0 <= d < 1, "model.net.dropout", d, "must be a probability in [0, 1)")
     if "lr" in opt:
-        lr = opt.lr
-        require(isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0, "model.optimizer.lr", lr,
+        require(is_number(opt.lr) and opt.lr > 0, "model.optimizer.lr", opt.lr,
                 "must be a positive number, e.g. 0.001")
     clip = cfg.model.get("clip_norm")
     require(clip is None or (isinstance(clip, int | float) and clip > 0), "model.clip_norm", clip,
