@@ -18,7 +18,7 @@ PKG = SRC / "tunelab"
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("__init__", "atomic", "errors", "paths", "profiling", "music")),
     ("data and models", ("encodings", "corpora", "metrics", "models", "plotting")),
-    ("training support", ("checkpoint", "resume", "datamodule", "tracking")),
+    ("training support", ("checkpoint", "resume", "convergence", "datamodule", "tracking")),
     ("families", ("families",)),
     ("configuration", ("config",)),
     ("stages", ("pipeline",)),

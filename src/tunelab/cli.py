@@ -32,6 +32,8 @@ VERBS: dict[str, tuple[str, str]] = {
                "tunelab sample corpus=bach sample.num_outputs=8 sample.temperature=0.9"),
     "evaluate": ("test NLL and pitch statistics -> reports/metrics/{model}-{corpus}.json",
                  "tunelab evaluate corpus=bach"),
+    "check": ("quality gates on reports/metrics/ (a line per unmet gate, exit 1) -> reports/quality.json",
+              "tunelab check"),
     "tables": ("the papers' comparison tables, published beside ours -> reports/tables/",
                "tunelab tables"),
     "cross_corpus": ("test NLL of each melody model on every corpus's test split -> reports/metrics/",
@@ -68,6 +70,10 @@ def _run(verb: str, cfg: DictConfig, args: argparse.Namespace) -> object:
         return path
     if verb == "vae":
         return _vae(cfg, args)
+    if verb == "check":
+        from tunelab.pipeline.quality import check
+
+        return check(cfg)
     if verb == "tables":
         from tunelab.pipeline.tables import write_tables
 
@@ -234,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cfg:
             print(OmegaConf.to_yaml(cfg))
             return 0
+        if verb == "check":
+            return _run(verb, cfg, args)
         _run(verb, cfg, args)
     except KeyboardInterrupt:
         print(f"tunelab {verb}: interrupted; outputs left as they were", file=sys.stderr)

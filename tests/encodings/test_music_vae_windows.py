@@ -42,6 +42,41 @@ def test_windows_slide_one_bar_and_dedupe():
     assert len(unique_windows(same)) == 2
 
 
+def test_a_window_starts_like_a_note_seq_melody():
+    # note_seq Melody._from_event_list: NOTE_OFFs before the first note-on become NO_EVENT.
+    ev = np.full(64, NO)
+    ev[8], ev[18], ev[24], ev[28] = 60, OFF, 62, OFF  # the note from step 8 ends inside bar 1
+    ev[32], ev[36] = OFF, 64  # bar 2 opens on a NOTE_OFF in a rest
+    ev[40] = OFF
+    w0, w1, w2 = slide(ev, 32)
+    assert np.array_equal(w0, ev[:32])  # starts on a rest: unchanged
+    assert w1[2] == NO and (w1[:8] == NO).all() and w1[12] == OFF  # later NOTE_OFFs stay
+    assert w2[0] == NO and w2[4] == 64 and w2[8] == OFF
+    assert ev[18] == OFF and ev[32] == OFF  # the piece itself is untouched
+    assert (slide(np.array([OFF, NO, OFF, NO]), 4, 4)[0] == NO).all()  # no note at all
+
+
+def test_windows_differing_only_in_a_leading_note_off_are_one():
+    # bar 0 holds C4 to its end (NOTE_OFF at step 16), bars 1-3 each play E4 on beat 2:
+    # the windows at bars 1 and 2 differ only in bar 1's opening NOTE_OFF.
+    notes = [(60, 0, 16)] + [(64, 16 * b + 4, 16 * b + 8) for b in (1, 2, 3)]
+    w = melody_windows(score_of(notes), bars=2)
+    assert w.shape == (2, 32, 1)  # windows at bars 0 and 1; bar 2's is bar 1's again
+    assert w[1, 0, 0] == NO and w[1, 4, 0] == 64
+
+
+def test_trio_windows_keep_a_leading_note_off():
+    # Magenta's TrioConverter slices the parts' encoded tensors, not Melody objects: the
+    # windows at bars 1 and 2 differ only in the harmony's opening NOTE_OFF, and both stay.
+    mel = [(72, 0, 16)] + [(74, 16 * b, 16 * b + 8) for b in (1, 2, 3)]
+    bass = [(40, 0, 8)] + [(41, 16 * b, 16 * b + 8) for b in (1, 2, 3)]
+    alto = [(64, 8, 16)] + [(65, 16 * b + 4, 16 * b + 8) for b in (1, 2, 3)]
+    w = trio_windows(score_of(mel, bass, alto, names=("S", "B", "A")), ("S", "B", "A"), bars=2)
+    assert w.shape == (3, 32, 3)
+    assert w[1, 0].tolist() == [74, 41, OFF] and w[2, 0].tolist() == [74, 41, NO]
+    assert np.array_equal(w[1, 1:], w[2, 1:])
+
+
 def test_melody_windows_from_a_score():
     # 4 bars of rising quarter notes, a 2-bar gap, then 2 bars: two melodies
     notes = [(60 + i, 4 * i, 4 * i + 4) for i in range(16)]

@@ -20,7 +20,7 @@ from tunelab.models.components.transformer import TransformerEncoderDecoder, Tra
 
 
 @pytest.mark.parametrize("L", [1, 2, 7, 33, 128])
-@pytest.mark.parametrize("M", [4, 128, 200])  # clipped, exact, longer than L
+@pytest.mark.parametrize("M", [4, 128, 200])  # shorter (zero beyond), exact, longer than L
 def test_skewed_relative_logits_equal_naive(L, M):
     g = torch.Generator().manual_seed(L * 1000 + M)
     q = torch.randn(2, 3, L, 16, generator=g, dtype=torch.float64)

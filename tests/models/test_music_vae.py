@@ -20,6 +20,7 @@ from tunelab.models.components.music_vae import MusicVAE
 from tunelab.models.vae_module import (
     MusicVAEModule,
     beta_at,
+    eval_sampling_probability,
     kl_cost,
     kl_divergence,
     reconstruction_nll,
@@ -79,6 +80,68 @@ def test_loss_is_reconstruction_plus_beta_times_thresholded_kl():
     # reconstruction is summed over steps: equal to per-step cross-entropy times 16
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 6), labels.reshape(-1))
     assert r.mean().item() == pytest.approx(ce.item() * 16, rel=1e-5)
+
+
+def test_validation_sampling_probability_follows_magentas_eval_rule():
+    # lstm_utils.get_sampling_probability(is_training=False): 0 without a schedule or with a
+    # constant 0, otherwise a constant 1 whatever the schedule and rate.
+    assert eval_sampling_probability("constant", 0.0) == 0.0
+    assert eval_sampling_probability(None, 0.5) == 0.0 and eval_sampling_probability("", 0.5) == 0.0
+    assert eval_sampling_probability("constant", 0.25) == 1.0
+    assert eval_sampling_probability("inverse_sigmoid", 1000) == 1.0
+    assert eval_sampling_probability("exponential", 0.999) == 1.0
+
+
+def _val_metrics(module: MusicVAEModule, labels: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    got: dict[str, float] = {}
+    module.log_dict = lambda d, **kw: got.update({k: float(v) for k, v in d.items()})
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        module.validation_step({"labels": labels}, 0)
+    return got
+
+
+def _free_running_r_loss(net: MusicVAE, labels: torch.Tensor, seed: int = 0) -> float:
+    """By hand: z ~ q(z|x), then a flat decoder whose step-t input is a sample of its own
+    step t-1 output (zeros at t = 0) -- Magenta's ScheduledOutputTrainingHelper at p = 1."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        mu, sigma = net.encode(labels)
+        z = mu + sigma * torch.randn_like(sigma)
+        dec = net.decoders[0]
+        state, x, nll = dec.init_state(z), torch.zeros(len(z), 1, dec.num_classes), 0.0
+        for t in range(labels.shape[1]):
+            out, state = dec.lstm(torch.cat([x, z[:, None]], dim=-1), state)
+            logits = dec.out(out[:, 0])
+            nll = nll + torch.nn.functional.cross_entropy(logits, labels[:, t, 0], reduction="none")
+            y = torch.distributions.Categorical(logits=logits).sample()
+            torch.rand(len(z), 1, 1)  # the scheduled-sampling coin, heads at p = 1
+            x = torch.nn.functional.one_hot(y, dec.num_classes).float()[:, None]
+    return float(nll.mean())
+
+
+def test_validation_decodes_free_running_under_a_sampling_schedule():
+    torch.manual_seed(0)
+    net = MusicVAE(num_classes=6, bars=2, z_size=4, encoder_size=8, decoder_size=8).eval()
+    for w in net.parameters():  # large weights: the inputs matter, so sampling them shows
+        torch.nn.init.normal_(w, std=1.0)
+    labels = torch.randint(0, 6, (5, 32, 1))
+    opt = lambda p: torch.optim.Adam(p)  # noqa: E731
+    scheduled = MusicVAEModule(net, opt, sampling_schedule="inverse_sigmoid", sampling_rate=1000)
+    forced = MusicVAEModule(net, opt)  # constant 0: teacher-forced, as before
+    ss, tf = _val_metrics(scheduled, labels), _val_metrics(forced, labels)
+    assert ss["val/sampling_probability"] == 1.0 and "val/sampling_probability" not in tf
+    assert ss["val/r_loss"] == pytest.approx(_free_running_r_loss(net, labels), rel=1e-5)
+    assert ss["val/loss"] == pytest.approx(ss["val/r_loss"])  # beta(step 0) = 0
+    assert abs(ss["val/r_loss"] - tf["val/r_loss"]) > 0.5  # not the teacher-forced loss (63.5)
+    # the same z teacher-forced is logged beside it, and the ELBO is the teacher-forced one
+    assert ss["val/r_loss_teacher_forced"] == pytest.approx(tf["val/r_loss"], rel=1e-6)
+    assert ss["val/loss_teacher_forced"] == pytest.approx(tf["val/loss"], rel=1e-6)
+    assert ss["val/accuracy_teacher_forced"] == pytest.approx(tf["val/accuracy"])
+    assert ss["val/elbo"] == pytest.approx(tf["val/elbo"], rel=1e-6)
+    # deterministic given the seed (the global RNG, as training's scheduled sampling)
+    assert _val_metrics(scheduled, labels) == ss
+    assert _val_metrics(scheduled, labels, seed=1)["val/r_loss"] != ss["val/r_loss"]
 
 
 def test_slerp_endpoints_and_norm():

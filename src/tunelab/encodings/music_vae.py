@@ -4,13 +4,15 @@ Faithful to Magenta's ``OneHotMelodyConverter`` (magenta/models/music_vae/data.p
 events over MIDI 21..108 (90 classes with NO_EVENT and NOTE_OFF), melodies extracted with
 ``min_bars=1, gap_bars=1, min_unique_pitches=1``, polyphony reduced to the highest note,
 the end padded to a bar, at most 100 bars, then windows of ``bars`` bars slid one bar at a
-time and deduplicated per piece. Magenta keeps only 4/4 (16 steps per bar); we also keep
+time -- each a new note_seq Melody, so NOTE_OFFs before its first note become NO_EVENT --
+and deduplicated per piece. Magenta keeps only 4/4 (16 steps per bar); we also keep
 meters whose bar divides 16 steps (2/4, 1/4), so the 2/4 children's songs are usable --
 their "bar" windows are two real bars.
 
 The trio is three melody lines per step (melody, bass, harmony), one-hot each, step-major
 in the token array: ``[m0, b0, h0, m1, b1, h1, ...]``. Our corpora have no drums, so the
-harmony line replaces Magenta's drum part.
+harmony line replaces Magenta's drum part. As in Magenta's ``TrioConverter``, trio windows
+are plain slices of the whole part lines, so a part may start with a NOTE_OFF.
 
 A piece's windows are stored concatenated, ``(num_windows * window_steps * num_parts,)``;
 :meth:`MusicVAEEncoding.windows` reshapes them to ``(num_windows, window_steps, num_parts)``.
@@ -25,7 +27,7 @@ import numpy as np
 
 from tunelab.encodings.melody_onehot import MelodyOneHotEncoding
 from tunelab.encodings.vocab import Vocab
-from tunelab.music.constants import MELODY_NO_EVENT, MIN_MIDI_PITCH
+from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF, MIN_MIDI_PITCH
 from tunelab.music.melody import Melody, _MelodyBuilder, extract_melodies, melody_from_track
 from tunelab.music.score import Note, Score, TimeSignature, Track
 
@@ -118,8 +120,28 @@ class MusicVAEEncoding:
 
 
 def slide(events: np.ndarray, window: int, hop: int = STEPS_PER_BAR) -> list[np.ndarray]:
-    """Windows of ``window`` steps every ``hop`` steps (Magenta's slicing), whole ones only."""
-    return [events[i - window:i] for i in range(window, len(events) + 1, hop)]
+    """Windows of ``window`` steps every ``hop`` steps of one melody line, whole ones only,
+    each a new Melody: its leading NOTE_OFFs are rests (:func:`melody_start`). Magenta
+    slices Melody objects (data.py ``LegacyEventListOneHotConverter.to_tensors``:
+    ``l[i - slice_steps: i]``), and a sliced Melody is rebuilt from its events."""
+    return [melody_start(events[i - window:i]) for i in range(window, len(events) + 1, hop)]
+
+
+def melody_start(events: np.ndarray) -> np.ndarray:
+    """A copy of melody events whose NOTE_OFFs before the first note-on are NO_EVENT."""
+    # note_seq melodies_lib.py Melody._from_event_list: leading NOTE_OFF -> MELODY_NO_EVENT
+    out = np.array(events, dtype=np.int64, copy=True)
+    onsets = np.flatnonzero(out >= MIN_MIDI_PITCH)
+    head = out[:onsets[0] if onsets.size else len(out)]
+    head[head == MELODY_NOTE_OFF] = MELODY_NO_EVENT
+    return out
+
+
+def _tensor_slices(grid: np.ndarray, window: int, hop: int = STEPS_PER_BAR) -> list[np.ndarray]:
+    """Windows of a ``(T, parts)`` grid as plain array slices, NOTE_OFFs kept: Magenta's
+    TrioConverter slices the parts' encoded tensors (data.py ``TrioConverter._to_tensors_fn``:
+    ``encoded_instruments[i][start_step:end_step]``), not Melody objects."""
+    return [grid[i - window:i] for i in range(window, len(grid) + 1, hop)]
 
 
 def unique_windows(windows: list[np.ndarray]) -> list[np.ndarray]:
@@ -231,7 +253,7 @@ def trio_windows(score: Score, voices: Sequence[str], bars: int) -> np.ndarray:
     length = min(score.total_steps, MAX_BARS * STEPS_PER_BAR)
     length += -length % STEPS_PER_BAR
     grid = np.stack([track_line(t, length) for t in tracks], axis=1)  # (T, parts)
-    out = [w for w in slide(grid, window)
+    out = [w for w in _tensor_slices(grid, window)
            if _in_range(w) and all((w[:, p] >= MIN_MIDI_PITCH).any() for p in range(len(voices)))]
     return _stack(unique_windows(out), window, len(voices))
 

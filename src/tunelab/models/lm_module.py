@@ -12,7 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tunelab.models.components.tf_init import clip_per_variable_, tf_variables
+
 IGNORE = -100  # label of padding steps
+CLIP_MODES = ("global", "per_variable")
+LR_SCHEDULES = ("warmup_cosine", "constant")
 
 
 class EventLMModule(L.LightningModule):
@@ -23,12 +27,20 @@ class EventLMModule(L.LightningModule):
     """
 
     def __init__(self, net: nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
-                 no_event_label: int | None = 0, warmup_steps: int = 0) -> None:
+                 no_event_label: int | None = 0, warmup_steps: int = 0,
+                 clip_mode: str = "global", lr_schedule: str = "warmup_cosine") -> None:
         super().__init__()
+        if clip_mode not in CLIP_MODES:
+            raise ValueError(f"model.module.clip_mode={clip_mode!r}; choose one of {', '.join(CLIP_MODES)}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"model.module.lr_schedule={lr_schedule!r}; "
+                             f"choose one of {', '.join(LR_SCHEDULES)}")
+        self.lr_schedule = lr_schedule
         self.net = net
         self.optimizer_factory = optimizer
         self.no_event_label = no_event_label
         self.warmup_steps = warmup_steps
+        self.clip_mode = clip_mode
 
     def forward(self, batch: dict) -> torch.Tensor:
         return net_logits(self.net, batch)
@@ -59,11 +71,21 @@ class EventLMModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
 
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer,
+                                    gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """``model.clip_norm`` as one global norm, or per TF variable as Magenta's
+        events_rnn_graph does (``create_train_op(clip_gradient_norm=...)``)."""
+        if self.clip_mode == "per_variable" and gradient_clip_val:
+            clip_per_variable_(tf_variables(self.net.named_parameters()), gradient_clip_val)
+        else:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
-        if not self.warmup_steps:
+        if self.lr_schedule == "constant":  # Magenta's MelodyRNN / Performance RNN: Adam at one rate
             return optimizer
-        # Transformers: linear warm-up, then cosine decay to 10% by the last step (nanoGPT).
+        # Linear warm-up, then cosine decay to 10% by the last step (nanoGPT).
         total = max(self.trainer.max_steps, self.warmup_steps + 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: warmup_cosine(s, self.warmup_steps, total))
@@ -73,7 +95,7 @@ class EventLMModule(L.LightningModule):
 def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
     """Learning-rate factor: linear 0 -> 1 over ``warmup`` steps, cosine 1 -> ``floor`` at ``total``."""
     if step < warmup:
-        return (step + 1) / warmup
+        return (step + 1) / warmup  # warmup 0 never enters: pure cosine
     progress = min((step - warmup) / max(total - warmup, 1), 1.0)
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 

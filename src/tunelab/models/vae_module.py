@@ -42,6 +42,14 @@ def sampling_probability_at(step: int, schedule: str, rate: float) -> float:
     raise ValueError(f"sampling_schedule={schedule!r}; choose one of {', '.join(SAMPLING_SCHEDULES)}")
 
 
+def eval_sampling_probability(schedule: str | None, rate: float) -> float:
+    """The sampling probability away from training: 0 (teacher forcing) without a schedule
+    or with a constant 0, otherwise a constant 1 -- every step after a segment's first is
+    fed a sample of the decoder's own previous output."""
+    # magenta/models/music_vae/lstm_utils.py get_sampling_probability(is_training=False)
+    return 0.0 if not schedule or (schedule == "constant" and rate == 0) else 1.0
+
+
 def reconstruction_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy (nats) summed over steps and parts: one value per window."""
     ce = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), reduction="none")
@@ -56,7 +64,9 @@ class MusicVAEModule(L.LightningModule):
         optimizer: ``params -> Optimizer`` (Adam in Magenta).
         max_beta, beta_rate: KL weight and its annealing (:func:`beta_at`).
         free_bits: KL budget in bits over z that costs nothing.
-        sampling_schedule, sampling_rate: Scheduled sampling (:func:`sampling_probability_at`).
+        sampling_schedule, sampling_rate: Scheduled sampling (:func:`sampling_probability_at`)
+            in training; validation decodes with :func:`eval_sampling_probability` (1 for
+            any schedule but a constant 0), as Magenta's eval job does.
         lr_decay, min_lr: Magenta's per-step exponential decay
             ``(lr - min_lr) * lr_decay ** step + min_lr``.
     """
@@ -72,20 +82,41 @@ class MusicVAEModule(L.LightningModule):
         self.sampling_schedule, self.sampling_rate = sampling_schedule, sampling_rate
         self.lr_decay, self.min_lr = lr_decay, min_lr
 
-    def _step(self, labels: torch.Tensor, stage: str, sampling_probability: float) -> torch.Tensor:
-        logits, mu, sigma = self.net(labels, sampling_probability)
+    def _terms(self, logits: torch.Tensor, labels: torch.Tensor, kl: torch.Tensor, beta: float
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The loss, per-window reconstruction NLL and step accuracy of decoder logits."""
         r_loss = reconstruction_nll(logits, labels)
+        loss = r_loss.mean() + beta * kl_cost(kl, self.free_bits).mean()
+        return loss, r_loss, (logits.argmax(-1) == labels).float().mean()
+
+    def _step(self, labels: torch.Tensor, stage: str, sampling_probability: float) -> torch.Tensor:
+        """Loss of a batch with z ~ q(z|x), decoded with ``sampling_probability``; logs
+        ``{stage}/loss, r_loss, kl_bits, elbo, accuracy``. With p > 0 the validation loss,
+        r_loss and accuracy are of that decode, and ``{stage}/*_teacher_forced`` and the ELBO
+        (a likelihood only with teacher forcing) come from a teacher-forced decode of the
+        same z."""
+        mu, sigma = self.net.encode(labels)
+        z = mu + sigma * torch.randn_like(sigma)  # as MusicVAE.forward: the same draws
+        logits = self.net.reconstruct(labels, z, sampling_probability)
         kl = kl_divergence(mu, sigma)
         beta = beta_at(self.global_step, self.max_beta, self.beta_rate)
-        loss = r_loss.mean() + beta * kl_cost(kl, self.free_bits).mean()
+        loss, r_loss, accuracy = self._terms(logits, labels, kl, beta)
         metrics = {f"{stage}/loss": loss, f"{stage}/r_loss": r_loss.mean(),
-                   f"{stage}/kl_bits": kl.mean() / math.log(2.0),
-                   f"{stage}/elbo": -(r_loss + kl).mean(),
-                   f"{stage}/accuracy": (logits.argmax(-1) == labels).float().mean()}
+                   f"{stage}/kl_bits": kl.mean() / math.log(2.0), f"{stage}/accuracy": accuracy}
+        extra, teacher_r_loss = {}, r_loss
         if stage == "train":
-            metrics.update({"train/kl_beta": beta, "train/sampling_probability": sampling_probability})
-        self.log_dict(metrics, prog_bar=stage != "train", batch_size=labels.shape[0],
-                      sync_dist=stage != "train")
+            extra = {"train/kl_beta": beta, "train/sampling_probability": sampling_probability}
+        elif sampling_probability > 0.0:
+            teacher = self.net.reconstruct(labels, z)
+            tf_loss, teacher_r_loss, tf_accuracy = self._terms(teacher, labels, kl, beta)
+            extra = {f"{stage}/sampling_probability": sampling_probability,
+                     f"{stage}/loss_teacher_forced": tf_loss,
+                     f"{stage}/r_loss_teacher_forced": teacher_r_loss.mean(),
+                     f"{stage}/accuracy_teacher_forced": tf_accuracy}
+        metrics[f"{stage}/elbo"] = -(teacher_r_loss + kl).mean()
+        sync = stage != "train"
+        self.log_dict(metrics, prog_bar=sync, batch_size=labels.shape[0], sync_dist=sync)
+        self.log_dict(extra, batch_size=labels.shape[0], sync_dist=sync)
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -93,7 +124,10 @@ class MusicVAEModule(L.LightningModule):
         return self._step(batch["labels"], "train", p)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch["labels"], "val", 0.0)  # teacher-forced; `evaluate` also samples
+        # Magenta evaluates a scheduled-sampling model with p = 1 (eval_sampling_probability):
+        # val/loss is then of the decoder fed its own samples, and *_teacher_forced beside it.
+        p = eval_sampling_probability(self.sampling_schedule, self.sampling_rate)
+        self._step(batch["labels"], "val", p)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

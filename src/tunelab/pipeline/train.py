@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tunelab.atomic import atomic_dir, write_json_atomic
 from tunelab.checkpoint import save_checkpoint
+from tunelab.convergence import BestWeights, early_stopping
 from tunelab.families import family
 from tunelab.paths import model_dir, run_name
 from tunelab.resume import PeriodicCheckpoint, checkpoint_dir, find_resumable
@@ -77,7 +78,10 @@ def train(cfg: DictConfig) -> dict:
     state = checkpoint_dir(cfg)
     resume_from = find_resumable(cfg)
     loggers = make_loggers(cfg, state)
-    trainer = make_trainer(cfg, loggers, [PeriodicCheckpoint(state, cfg)])
+    best = BestWeights()  # before PeriodicCheckpoint: the saved state holds this validation's best
+    stopper = early_stopping(cfg)
+    callbacks = [best, *([stopper] if stopper else []), PeriodicCheckpoint(state, cfg)]
+    trainer = make_trainer(cfg, loggers, callbacks)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=resume_from)
     finally:
@@ -86,6 +90,9 @@ def train(cfg: DictConfig) -> dict:
                 lg.experiment.finish()
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["steps"] = int(trainer.global_step)
+    metrics["stopped_early"] = int(trainer.global_step) < trainer.max_steps
+    if best.restore(module):  # the model written is the best validation one, not the last
+        metrics.update({"best_step": best.step, f"best_{best.monitor}": best.best})
     if not trainer.is_global_zero:
         return metrics
     loggers[0].save()

@@ -5,7 +5,10 @@ Relative attention follows Music Transformer (Huang et al. 2019, sec. 3.4): each
 a learned embedding per relative distance, ``S_rel = Q E_r^T`` is computed against the
 ``L`` distances only (L x L, not the L x L x D of Shaw et al. 2018), and the "skewing"
 procedure (pad a column, reshape, drop a row) moves each entry to its absolute key column.
-Distances beyond ``max_relative_position - 1`` share the farthest embedding (Shaw's clip).
+Distances of ``max_relative_position`` (M) or more get no relative logit (zero), as in
+tensor2tensor, which pads the table with zero rows there (``get_relative_embeddings_left``
+and ``get_relative_embeddings_left_right`` in ``layers/common_attention.py``); Shaw et al.
+would instead clip them to the farthest embedding.
 
 Embedding row ``m`` of a causal table holds distance ``M - 1 - m`` (row ``M - 1`` is the
 query itself), as in tensor2tensor's ``_generate_relative_positions_embeddings`` for
@@ -24,11 +27,10 @@ from torch import nn
 
 def _distance_table(emb: torch.Tensor, length: int) -> torch.Tensor:
     """Rows for distances ``length - 1 .. 0`` of a causal table (H, M, D): the last
-    ``length`` rows, the farthest repeated in front when ``length > M`` (clipping)."""
+    ``length`` rows, with zero rows in front for distances ``M ..`` when ``length > M``."""
     M = emb.shape[1]
-    if length <= M:
-        return emb[:, M - length:]
-    return torch.cat([emb[:, :1].expand(-1, length - M, -1), emb], dim=1)
+    # t2t get_relative_embeddings_left: pad_length = max(length - M, 0) zero rows, then slice
+    return F.pad(emb, (0, 0, max(length - M, 0), 0))[:, max(M - length, 0):]
 
 
 def skew_masked(rel: torch.Tensor) -> torch.Tensor:
@@ -68,12 +70,14 @@ def relative_logits_bidirectional(q: torch.Tensor, emb: torch.Tensor) -> torch.T
 
     Args:
         q: queries (B, H, L, D).
-        emb: embeddings (H, 2M-1, D); row ``M - 1 + o`` holds offset ``o`` (clipped to
-            ``|o| <= M - 1``).
+        emb: embeddings (H, 2M-1, D); row ``M - 1 + o`` holds offset ``o``; offsets with
+            ``|o| >= M`` get a zero logit.
     """
     L, M = q.shape[2], (emb.shape[1] + 1) // 2
-    idx = (torch.arange(-(L - 1), L, device=q.device).clamp(-(M - 1), M - 1) + M - 1)
-    rel = torch.einsum("bhld,hmd->bhlm", q, emb[:, idx])
+    # t2t get_relative_embeddings_left_right: max(L - M, 0) zero rows on each side, then slice
+    pad = max(L - M, 0)
+    table = F.pad(emb, (0, 0, pad, pad))[:, max(M - L, 0):][:, :2 * L - 1]
+    rel = torch.einsum("bhld,hmd->bhlm", q, table)
     return skew_unmasked(rel)
 
 
@@ -81,29 +85,32 @@ def relative_logits_gather(q: torch.Tensor, emb: torch.Tensor, q_pos: torch.Tens
                            k_pos: torch.Tensor) -> torch.Tensor:
     """Causal relative logits for arbitrary query/key positions by indexing ``Q E^T``
     (cost Lq x M + Lq x Lk). Used for cached decoding (one new query row) and block-local
-    attention; future keys get the distance-0 entry (they are masked anyway)."""
+    attention; future keys get the distance-0 entry (they are masked anyway), keys at
+    distance ``M`` or more a zero logit."""
     M = emb.shape[1]
-    rel = torch.einsum("bhld,hmd->bhlm", q, emb)  # (B, H, Lq, M)
-    dist = (q_pos[:, None] - k_pos[None, :]).clamp(0, M - 1)
-    idx = (M - 1 - dist).expand(*rel.shape[:2], -1, -1)
+    # column 0 is a zero logit for distances >= M (t2t pads the table with zeros there)
+    rel = F.pad(torch.einsum("bhld,hmd->bhlm", q, emb), (1, 0))  # (B, H, Lq, M + 1)
+    dist = (q_pos[:, None] - k_pos[None, :]).clamp(0, M)
+    idx = (M - dist).expand(*rel.shape[:2], -1, -1)
     return rel.gather(-1, idx)
 
 
 def relative_logits_naive(q: torch.Tensor, emb: torch.Tensor, causal: bool = True) -> torch.Tensor:
     """Shaw et al. (2018): materialize R (L, L, D) of per-pair embeddings; the reference
-    the skewed logits are tested against (and the memory baseline of the benchmark)."""
+    the skewed logits are tested against (and the memory baseline of the benchmark). Pairs
+    at distance ``M`` or more get a zero embedding (tensor2tensor's zero padding)."""
     L = q.shape[2]
     pos = torch.arange(L, device=q.device)
     i, j = pos[:, None], pos[None, :]
     if causal:
         M = emb.shape[1]
-        idx = M - 1 - (i - j).clamp(0, M - 1)
-        R = emb[:, idx]  # (H, L, L, D)
-        R = R * (j <= i)[None, :, :, None]
+        R = emb[:, M - 1 - (i - j).clamp(0, M - 1)]  # (H, L, L, D)
+        used = (j <= i) & (i - j < M)
     else:
         M = (emb.shape[1] + 1) // 2
         R = emb[:, (j - i).clamp(-(M - 1), M - 1) + M - 1]
-    return torch.einsum("bhid,hijd->bhij", q, R)
+        used = (j - i).abs() < M
+    return torch.einsum("bhid,hijd->bhij", q, R * used[None, :, :, None])
 
 
 @dataclass
@@ -127,7 +134,8 @@ class MultiHeadAttention(nn.Module):
         dropout: attention-weight dropout.
         causal: each position sees itself and the past only (decoders).
         relative: add Music Transformer relative-position logits (self-attention only).
-        max_relative_position: number of distinct distances (M); farther ones are clipped.
+        max_relative_position: number of distinct distances (M); keys at distance M or more
+            get no relative logit (zero, as tensor2tensor pads its table with zeros).
         block_size: if set (causal only), local attention: queries in block n see blocks
             n-1 and n (Music Transformer's local variant), so memory is linear in length.
         cross: keys and values come from ``memory`` (an encoder output) instead of ``x``.

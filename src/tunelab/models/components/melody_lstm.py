@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tunelab.models.components.tf_init import glorot_uniform_, tf_linear_, tf_lstm_
+
 State = tuple  # nested tuples of tensors; each network documents its own layout
 
 
@@ -34,6 +36,8 @@ class MelodyLSTM(nn.Module):
                             dropout=dropout if num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, num_classes)
+        tf_lstm_(self.lstm)  # Magenta trains these with TF's initialisers (tf_init)
+        tf_linear_(self.head)
 
     def forward(self, inputs: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """inputs (B, T, input_size) -> logits (B, T, num_classes), state ((L, B, H), (L, B, H))."""
@@ -49,8 +53,8 @@ class AttentionCell(nn.Module):
       x' = W1 [x; a_{t-1}];  (h, c) = LSTM(x', state)
       s_i = v . tanh(K m_i + W3 [c; h]);  a_t = sum softmax(s)_i m_i  over the window m
       o_t = W2 [h; a_t];  the window drops its oldest entry and appends o_t.
-    o_t feeds back into the window through a_t, a linear loop: its norm can grow over
-    a sequence once training enlarges W2 (seen here, see the README).
+    Every weight starts as TF's would (glorot-uniform, zero biases, forget bias 1): with
+    PyTorch's defaults the o_t -> a_t loop let the window's norm grow to 1e4-1e8.
     """
 
     def __init__(self, input_size: int, hidden_size: int, attn_length: int) -> None:
@@ -60,8 +64,12 @@ class AttentionCell(nn.Module):
         self.cell = nn.LSTMCell(input_size, hidden_size)
         self.attn_keys = nn.Linear(hidden_size, hidden_size, bias=False)  # K (a 1x1 conv in TF)
         self.attn_query = nn.Linear(2 * hidden_size, hidden_size)  # W3 over [c; h]
-        self.attn_v = nn.Parameter(torch.empty(hidden_size).uniform_(-0.1, 0.1))
+        self.attn_v = nn.Parameter(torch.empty(hidden_size))
         self.output_proj = nn.Linear(2 * hidden_size, hidden_size)  # W2
+        for layer in (self.input_mix, self.attn_keys, self.attn_query, self.output_proj):
+            tf_linear_(layer)  # attn_w is a [1, 1, H, H] conv kernel: the same fans as a Linear
+        tf_lstm_(self.cell)
+        glorot_uniform_(self.attn_v, hidden_size, hidden_size)  # TF gives a 1-D shape fan_in = fan_out = n
 
     def initial_state(self, batch: int, device: torch.device) -> State:
         z = torch.zeros(batch, self.hidden_size, device=device)
@@ -102,6 +110,9 @@ class AttentionMelodyLSTM(nn.Module):
                       if num_layers > 1 else None)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, num_classes)
+        if self.upper is not None:
+            tf_lstm_(self.upper)
+        tf_linear_(self.head)
 
     def forward(self, inputs: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """inputs (B, T, F) -> logits (B, T, C), state (attention-cell state, upper LSTM state).

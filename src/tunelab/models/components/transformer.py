@@ -69,6 +69,13 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def _init_token_embedding(embed: nn.Embedding) -> None:
+    """tensor2tensor's symbol modality: N(0, d**-0.5), so that after the sqrt(d) multiplier
+    token embeddings have RMS ~1 next to the sinusoid positions (RMS ~0.7)."""
+    # t2t layers/modalities.py get_weights: random_normal_initializer(0.0, hidden_dim**-0.5)
+    nn.init.normal_(embed.weight, std=embed.embedding_dim ** -0.5)
+
+
 def _check_position(position: str) -> None:
     if position not in POSITIONS:
         raise ValueError(f"model.net.position={position!r}; choose one of {', '.join(POSITIONS)}")
@@ -81,9 +88,14 @@ class TransformerLM(nn.Module):
     of a piece is predicted too. ``position="relative"`` is Music Transformer (global, or
     local with ``block_size``); ``"absolute"`` adds sinusoidal positions (the vanilla
     Transformer baseline of the paper).
+
+    Token embeddings start as tensor2tensor's (N(0, d**-0.5), times sqrt(d) in
+    :meth:`embed_tokens`); linear layers GPT-2 style (N(0, 0.02)).
     """
 
     token_inputs = True
+    # True: keep GPT-2's N(0, 0.02) token embedding (OpenAI's MuseNet) instead of t2t's
+    gpt2_token_init = False
 
     def __init__(self, num_classes: int, d_model: int = 256, num_layers: int = 4, num_heads: int = 8,
                  d_ff: int = 1024, dropout: float = 0.1, position: str = "relative",
@@ -99,6 +111,8 @@ class TransformerLM(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
         self.apply(_init_weights)
+        if not self.gpt2_token_init:
+            _init_token_embedding(self.embed)
 
     @property
     def bos(self) -> int:
@@ -162,6 +176,8 @@ class TransformerEncoderDecoder(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
         self.apply(_init_weights)
+        for embed in (self.src_embed, self.tgt_embed):
+            _init_token_embedding(embed)
 
     @property
     def bos(self) -> int:
