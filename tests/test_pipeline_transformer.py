@@ -123,6 +123,10 @@ def test_musenet_joint_model_generates_each_style(run, tmp_path, capsys):
         assert main([verb, *joint]) == 0, verb
     metrics = json.loads((tmp / "reports/metrics/musenet-joint.json").read_text())
     assert set(metrics["styles"]) == {"children", "jsb"} and metrics["test"]["nll_per_step"] > 0
+    for style in metrics["styles"].values():  # each style beside an n-gram fitted to that style alone
+        ngram = style["ngram_baseline"]
+        assert ngram["order"] in (2, 3) and ngram["nll_per_step"] > 0
+        assert style["beats_baseline"] == (style["test"]["nll_per_step"] < ngram["nll_per_step"])
     assert metrics["style_classifier"]["test"]["accuracy"] > 0.8  # real pieces are told apart
     assert set(metrics["style_adherence"]["per_style"]) == {"children", "jsb"}
     names = sorted(p.name for p in (tmp / "samples/musenet-joint").glob("*.mid"))

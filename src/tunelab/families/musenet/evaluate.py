@@ -9,15 +9,21 @@ import torch
 from omegaconf import DictConfig
 
 from tunelab.families.musenet.style import style_adherence, train_style_classifier
-from tunelab.families.sequence import compare_with_real, scored_split, test_nll, training_pieces
+from tunelab.families.sequence import (
+    compare_with_real,
+    ngram_baseline,
+    scored_split,
+    test_nll,
+    training_pieces,
+)
 from tunelab.music.midi_io import read_midi
 from tunelab.music.score import load_scores
 from tunelab.paths import interim_dir, processed_dir, samples_dir, training_corpora
 
 
 def evaluate_musenet(cfg: DictConfig, net: torch.nn.Module, encoding: object) -> dict:
-    """Per-style valid/test NLL, pitch statistics of samples and test pieces, and style
-    adherence -> reports/metrics/musenet-joint.json."""
+    """Per-style valid/test NLL beside a per-style n-gram baseline, pitch statistics of samples
+    and test pieces, and style adherence -> reports/metrics/musenet-joint.json."""
     metrics: dict = {"encoding": "musenet", "styles": {}}
     real = {c: load_scores(interim_dir(cfg, c) / "scores.jsonl.gz") for c in training_corpora(cfg)}
     samples = {c: sorted(samples_dir(cfg).glob(f"{c}_*.mid")) for c in real}
@@ -25,6 +31,10 @@ def evaluate_musenet(cfg: DictConfig, net: torch.nn.Module, encoding: object) ->
         folder = processed_dir(cfg, "musenet", corpus=c)
         metrics["styles"][c] = {split: test_nll(net, scored_split(folder, split), encoding, cfg.model.seq_len,
                                                 name="musenet") for split in ("valid", "test")}
+        # The floor a style-conditioned model has to clear: an n-gram fitted to this style alone.
+        style = metrics["styles"][c]
+        ngram = style["ngram_baseline"] = ngram_baseline(folder, len(encoding.vocab))
+        style["beats_baseline"] = style["test"]["nll_per_step"] < ngram["nll_per_step"]
         test_scores = [s for s in real[c] if s.meta.get("split") == "test"]
         metrics["styles"][c].update(
             compare_with_real(cfg, samples[c], test_scores, training_pieces(cfg, "musenet", corpus=c)))
