@@ -1,4 +1,10 @@
-"""MIDI files to and from :class:`Score`, with pretty_midi.
+"""MIDI files to and from :class:`Score`.
+
+Two readers give the same Score. ``pretty_midi`` is the reference; ``symusic`` (the
+default) parses in C++ and maps symusic's notes onto pretty_midi's reading of the file,
+using a byte-level walk (:mod:`tunelab.music.midi_scan`) for what symusic does not expose.
+Where that mapping cannot be exact (listed in :mod:`tunelab.music.midi_scan` and
+:func:`_chunk_instruments`) the file is read with pretty_midi instead.
 
 Quantization follows note_seq ``quantize_note_sequence``: an onset or offset rounds to
 the nearest step (ties up), and a note that would vanish keeps one step. Times are read
@@ -7,32 +13,48 @@ in ticks, so tempo changes never smear the grid.
 
 from __future__ import annotations
 
+import logging
 import math
+import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import mido
+import numpy as np
 import pretty_midi
+import symusic
 
 from tunelab.atomic import atomic_file
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER
+from tunelab.music.midi_scan import ChunkScan, FileScan, NotReproducible, scan_midi
 from tunelab.music.score import Note, Score, TimeSignature, Track
+
+log = logging.getLogger(__name__)
 
 MIN_QPM, MAX_QPM = 1.0, 1000.0  # outside this a tempo event is corruption, not music
 MIDI_HEADER = b"MThd"
+READERS = ("symusic", "pretty_midi")
+
+# One instrument as pretty_midi reads it: name, notes as (start, end, pitch, velocity) in
+# ticks, program, is_drum.
+Instrument = tuple[str, Sequence[tuple[int, int, int, int]], int, bool]
 
 
 class CorruptMidiError(ValueError):
     """A file that cannot be read as music; the message says why."""
 
 
-def quantize_tick(tick: float, ticks_per_quarter: int, steps_per_quarter: int) -> int:
-    """Nearest step to a tick position, ties rounding up (note_seq quantize_to_step)."""
+def quantize_tick(tick: float | np.ndarray, ticks_per_quarter: int,
+                  steps_per_quarter: int) -> int | np.ndarray:
+    """Nearest step to a tick position, ties rounding up (note_seq quantize_to_step); an
+    array of ticks gives an array of steps (the same float operations, element-wise)."""
+    if isinstance(tick, np.ndarray):
+        return np.floor(tick * steps_per_quarter / ticks_per_quarter + 0.5).astype(np.int64)
     return int(math.floor(tick * steps_per_quarter / ticks_per_quarter + 0.5))
 
 
-def _check_header(path: Path) -> None:
-    with open(path, "rb") as f:
-        head = f.read(14)
+def _check_header(head: bytes) -> None:
+    """Reject, with a reason, what neither reader should try: ``head`` is the first 14 bytes."""
     if len(head) == 0:
         raise CorruptMidiError("empty file")
     if not head.startswith(MIDI_HEADER):
@@ -55,15 +77,29 @@ def _check_header(path: Path) -> None:
 
 
 def read_midi(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
-              piece_id: str | None = None) -> Score:
+              piece_id: str | None = None, reader: str = "symusic") -> Score:
     """Read and quantize a MIDI file.
+
+    Args:
+        reader: ``"symusic"`` (fast; falls back to pretty_midi for the files it cannot
+            read exactly as pretty_midi does) or ``"pretty_midi"`` (the reference). Both
+            give the same Score and the same errors.
 
     Raises:
         CorruptMidiError: empty, truncated, not MIDI, type 2, zero division, an absurd
             tempo, no tracks, or no pitched notes (drums only).
     """
+    if reader not in READERS:
+        raise ValueError(f"reader={reader!r}; choose from {READERS}")
     path = Path(path)
-    _check_header(path)
+    if reader == "symusic":
+        try:
+            return read_midi_symusic(path, steps_per_quarter, piece_id)
+        except NotReproducible as e:
+            log.debug("%s: read with pretty_midi: %s", path, e)
+    else:
+        with open(path, "rb") as f:
+            _check_header(f.read(14))
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as e:  # mido/pretty_midi raise many types for broken bytes
@@ -74,34 +110,42 @@ def read_midi(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUART
     return score_from_pretty_midi(pm, steps_per_quarter, piece_id or path.stem, str(path))
 
 
-def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, steps_per_quarter: int, piece_id: str,
-                           source: str = "") -> Score:
-    """Quantize a parsed MIDI file onto the step grid."""
-    _, tempi = pm.get_tempo_changes()
+def _check_tempi(tempi: Sequence[float]) -> None:
     for qpm in tempi:
         if not MIN_QPM <= qpm <= MAX_QPM:
             raise CorruptMidiError(f"absurd tempo {qpm:.6g} qpm")
-    tpq = pm.resolution
 
-    def step(seconds: float) -> int:
-        return quantize_tick(pm.time_to_tick(seconds), tpq, steps_per_quarter)
 
-    if not pm.instruments:
+def _score(instruments: Sequence[Instrument], tempi: Sequence[float],
+           time_signatures: Sequence[tuple[int, int, int]], ticks_per_quarter: int,
+           steps_per_quarter: int, piece_id: str, source: str) -> Score:
+    """The quantized Score of pretty_midi's reading of a file (both readers end here).
+
+    Args:
+        instruments: In pretty_midi's order.
+        tempi: pretty_midi's ``get_tempo_changes()[1]``.
+        time_signatures: (tick, numerator, denominator) of track 0, in file order.
+    """
+    if not instruments:
         raise CorruptMidiError("no tracks with notes")
+
+    def step(tick):
+        return quantize_tick(tick, ticks_per_quarter, steps_per_quarter)
+
     tracks = []
-    for i, inst in enumerate(pm.instruments):
-        notes = []
-        for n in inst.notes:
-            s = step(n.start)
-            notes.append(Note(s, max(step(n.end), s + 1), int(n.pitch), int(n.velocity)))
-        tracks.append(Track(inst.name or f"track{i}", tuple(notes), int(inst.program), bool(inst.is_drum)))
+    for i, (name, ticks, program, is_drum) in enumerate(instruments):
+        a = np.asarray(ticks, dtype=np.int64).reshape(-1, 4)  # start, end, pitch, velocity
+        start = step(a[:, 0])
+        end = np.maximum(step(a[:, 1]), start + 1)  # a note that would vanish keeps one step
+        notes = tuple(map(Note, start.tolist(), end.tolist(), a[:, 2].tolist(), a[:, 3].tolist()))
+        tracks.append(Track(name or f"track{i}", notes, int(program), bool(is_drum)))
     if all(t.is_drum for t in tracks):
         raise CorruptMidiError("drums only: no pitched notes")
     if not any(t.notes for t in tracks):
         raise CorruptMidiError("no notes")
-    sigs = []
-    for ts in pm.time_signature_changes:
-        sig = TimeSignature(step(ts.time), int(ts.numerator), int(ts.denominator))
+    sigs: list[TimeSignature] = []
+    for tick, numerator, denominator in time_signatures:
+        sig = TimeSignature(step(tick), int(numerator), int(denominator))
         if sigs and sigs[-1].step == sig.step:
             sigs[-1] = sig  # a later event at the same step wins
         elif not sigs or (sigs[-1].numerator, sigs[-1].denominator) != (sig.numerator, sig.denominator):
@@ -116,6 +160,247 @@ def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, steps_per_quarter: int, p
         time_signatures=tuple(sigs),
         source=source,
     )
+
+
+def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, steps_per_quarter: int, piece_id: str,
+                           source: str = "") -> Score:
+    """Quantize a parsed MIDI file onto the step grid."""
+    _, tempi = pm.get_tempo_changes()
+    _check_tempi(tempi)
+    tick = pm.time_to_tick  # inverts pretty_midi's tick -> seconds table exactly
+    instruments = [
+        (inst.name, [(tick(n.start), tick(n.end), n.pitch, n.velocity) for n in inst.notes],
+         inst.program, inst.is_drum)
+        for inst in pm.instruments
+    ]
+    sigs = [(tick(ts.time), ts.numerator, ts.denominator) for ts in pm.time_signature_changes]
+    return _score(instruments, tempi, sigs, pm.resolution, steps_per_quarter, piece_id, source)
+
+
+# -- the symusic reader ------------------------------------------------------------------
+
+def read_midi_symusic(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
+                      piece_id: str | None = None) -> Score:
+    """The Score :func:`read_midi` gives with ``reader="pretty_midi"``, parsed by symusic.
+
+    Raises:
+        CorruptMidiError: as :func:`read_midi`, for the reasons found before parsing
+            (header) or after it (tempo, no notes, drums only).
+        NotReproducible: symusic's reading cannot be mapped exactly onto pretty_midi's
+            (and where pretty_midi would fail to read the file); read it with pretty_midi.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    _check_header(data[:14])
+    scan = scan_midi(data)
+    tpq = scan.ticks_per_quarter
+    tempi = _pretty_midi_tempi(scan.tempos, tpq)
+    _check_tempi(tempi)
+    instruments = [inst for chunk in scan.chunks for inst in _chunk_instruments(data, scan, chunk)]
+    return _score(instruments, tempi, scan.time_signatures, tpq, steps_per_quarter,
+                  piece_id or path.stem, str(path))
+
+
+def _pretty_midi_tempi(tempos: Sequence[tuple[int, int]], tpq: int) -> list[float]:
+    """pretty_midi's ``get_tempo_changes()[1]`` from track 0's set_tempo events, float for
+    float (``_load_tempo_changes``: 120 qpm unless a tick-0 tempo replaces it, later ones
+    appended unless their tick scale repeats the last)."""
+    scales = [60.0 / (120.0 * tpq)]
+    for tick, tempo in tempos:
+        scale = 60.0 / ((6e7 / tempo) * tpq)
+        if tick == 0:
+            scales = [scale]
+        elif scale != scales[-1]:
+            scales.append(scale)
+    return [60.0 / (s * tpq) for s in scales]
+
+
+def _one_track_midi(data: bytes, scan: FileScan, body: bytes) -> bytes:
+    return (b"MThd" + struct.pack(">LHHH", 6, scan.midi_type, 1, scan.ticks_per_quarter)
+            + b"MTrk" + struct.pack(">L", len(body)) + body)
+
+
+def _note_tracks(midi: bytes) -> list:
+    """symusic's tracks that hold notes, one per (channel, program), sorted by both."""
+    try:
+        score = symusic.Score.from_midi(midi, ttype="tick")
+    except Exception as e:  # bytes mido accepted but symusic's parser does not
+        raise NotReproducible(f"symusic: {type(e).__name__}: {e}") from e
+    return [t for t in score.tracks if len(t.notes)]
+
+
+def _closing_note_offs(channels: Sequence[int], per_key: int) -> bytes:
+    """``per_key`` note-offs for every key of ``channels``, one tick after the track's last
+    event: symusic then shows the notes left open, which pretty_midi's pairing of the
+    others may depend on."""
+    offs = bytearray()
+    for c in channels:
+        for p in range(128):
+            offs += bytes((0, 0x80 | c, p, 0)) * per_key
+    offs[0] = 1
+    return bytes(offs)
+
+
+def _pretty_midi_key(notes: list[tuple[int, int, int]], ons_before_off: dict[int, int],
+                     in_order: bool) -> list[tuple[int, int, int]]:
+    """pretty_midi's notes of one key (channel and pitch) from symusic's, both as
+    (start, end, velocity) ticks.
+
+    symusic closes the oldest open note of the key at each note-off; pretty_midi
+    (``_load_instruments``) closes every open note not started at the note-off's tick, keeps
+    those started there if it closed another, and else drops them. So symusic's notes give
+    pretty_midi's note-ons and the ticks of the note-offs that close something (a note-off
+    with nothing open in symusic has nothing open in pretty_midi either); the scan gives the
+    order within a tick (``ons_before_off``: tick -> note-ons there before the last note-off
+    there). ``in_order``: notes starting at one tick are in file order (one symusic track).
+    """
+    ends_at: dict[int, int] = {}
+    for _, end, _ in notes:
+        ends_at[end] = ends_at.get(end, 0) + 1
+    starts_at: dict[int, list[tuple[int, int, int]]] = {}
+    for n in notes:
+        starts_at.setdefault(n[0], []).append(n)
+    out: list[tuple[int, int, int]] = []
+    sounding: list[tuple[int, int]] = []  # pretty_midi's open notes: (start, velocity)
+    for tick in sorted(ends_at.keys() | starts_at.keys()):
+        started = starts_at.get(tick, [])
+        if tick in ends_at:
+            # the first note-off closes the notes from earlier ticks; a note started at this
+            # tick survives if no note-off follows it here, or if the only one closed others
+            survive_all = ends_at[tick] == 1 and bool(sounding)
+            out += [(s, tick, v) for s, v in sounding]
+            dropped = 0 if survive_all else ons_before_off.get(tick, 0)
+            if any(e == tick for _, e, _ in started[dropped:]):
+                raise NotReproducible("symusic's pairing disagrees with the scan's order")  # not expected
+            if not in_order and 0 < dropped < len(started) and len({v for _, _, v in started}) > 1:
+                raise NotReproducible("notes of one key at one tick under two programs, in an unknown order")
+            started = started[dropped:]
+            sounding = []
+        sounding += [(s, v) for s, _, v in started]
+    return out  # notes still open at the end: pretty_midi drops them
+
+
+def _pretty_midi_notes(start: np.ndarray, end: np.ndarray, pitch: np.ndarray, velocity: np.ndarray,
+                       ons_before_off: dict[int, dict[int, int]], in_order: bool) -> tuple[np.ndarray, ...]:
+    """pretty_midi's notes of one channel from symusic's (arrays in note-on order).
+
+    Where no two notes of a key sound at once the pairings agree and pretty_midi only drops
+    the notes ended at their start tick; other keys go through :func:`_pretty_midi_key`.
+    """
+    order = np.argsort(pitch, kind="stable")
+    s, e, p = start[order], end[order], pitch[order]
+    clash = (p[1:] == p[:-1]) & ((e[:-1] > s[1:]) | ((s[:-1] == e[:-1]) & (e[:-1] == s[1:])))
+    keep = end > start
+    if not clash.any():
+        return start[keep], end[keep], pitch[keep], velocity[keep]
+    redo = np.isin(pitch, np.unique(p[1:][clash]))
+    keep &= ~redo
+    cols = [start[keep].tolist(), end[keep].tolist(), pitch[keep].tolist(), velocity[keep].tolist()]
+    for key in np.unique(pitch[redo]).tolist():
+        at = pitch == key
+        paired = _pretty_midi_key(list(zip(start[at].tolist(), end[at].tolist(), velocity[at].tolist(),
+                                           strict=True)), ons_before_off.get(key, {}), in_order)
+        for s_, e_, v_ in paired:
+            for col, x in zip(cols, (s_, e_, key, v_), strict=True):
+                col.append(x)
+    return tuple(np.asarray(c, dtype=np.int64) for c in cols)
+
+
+def _programs_at_offs(end: np.ndarray, pitch: np.ndarray,
+                      changes: Sequence[tuple[int, int, frozenset[int]]]) -> np.ndarray:
+    """The channel's program at each note's closing note-off (pretty_midi files the note
+    under it): the first note-off of the key at the end tick, placed among that tick's
+    program changes by the pitches each change saw released before it."""
+    if not changes:
+        return np.zeros_like(end)
+    ticks = np.asarray([t for t, _, _ in changes])
+    programs = np.asarray([0, *(q for _, q, _ in changes)])
+    program = programs[np.searchsorted(ticks, end, side="left")]  # changes before the end tick
+    for i in np.flatnonzero(np.isin(end, ticks)).tolist():
+        t, p = int(end[i]), int(pitch[i])
+        for tick, q, released in changes:
+            if tick == t and p not in released:
+                program[i] = q  # this change came before the key's note-off
+    return program
+
+
+def _name_at(names: Sequence[tuple[int, int, str]], created: int, order: int | None) -> str:
+    """The track name pretty_midi gives an instrument: the latest before the note-off that
+    creates it (at tick ``created``; ``order``: its index among the scan's first note-offs,
+    when it is one of them)."""
+    name = ""
+    for tick, offs_before, text in names:
+        if order is not None:
+            if offs_before > order:
+                break
+        elif tick > created:
+            break
+        elif tick == created:
+            raise NotReproducible("a track name at the tick of a note-off, in an order the scan cannot tell")
+        name = text
+    return name
+
+
+def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[Instrument]:
+    """pretty_midi's instruments of one MIDI track, from symusic's notes.
+
+    symusic makes a track per (channel, program) current at a note-on; pretty_midi makes
+    an instrument per (program at the note-off, channel), created (and so ordered) at the
+    first note-off that closes one of its notes. Both pair notes per (channel, pitch).
+    """
+    voices = sorted(chunk.voices_on)
+    if not voices:
+        return []
+    tracks = _note_tracks(_one_track_midi(data, scan, data[chunk.start:chunk.end]))
+    opened_past_end = None
+    left_open = chunk.notes_on - sum(len(t.notes) for t in tracks)
+    if left_open:
+        # symusic drops notes never closed, as pretty_midi does, but they can change
+        # pretty_midi's pairing of the others: close them after the end to see them
+        at = chunk.eot_at if chunk.eot_at is not None else chunk.end
+        before = chunk.tick_before_eot if chunk.eot_at is not None else chunk.last_tick
+        offs = _closing_note_offs(chunk.channels, min(left_open, 8))
+        tracks = _note_tracks(_one_track_midi(data, scan, data[chunk.start:at] + offs + data[at:chunk.end]))
+        opened_past_end = before + 1
+        if sum(len(t.notes) for t in tracks) != chunk.notes_on:
+            raise NotReproducible("more than 8 notes of one key left open")
+    if [(t.program, t.is_drum) for t in tracks] != [(v & 0x7F, v >> 7 == 9) for v in voices]:
+        raise NotReproducible("symusic's tracks do not match the track's channels and programs")
+    by_channel: dict[int, list[dict]] = {}
+    for voice, track in zip(voices, tracks, strict=True):
+        by_channel.setdefault(voice >> 7, []).append(track.notes.numpy())
+    ons_before_off: dict[int, dict[int, dict[int, int]]] = {}  # channel -> pitch -> tick -> count
+    for (key, tick), count in chunk.ons_before_off.items():
+        ons_before_off.setdefault(key >> 7, {}).setdefault(key & 0x7F, {})[tick] = count
+    first_off = {voice: (i, tick, pitch) for i, (voice, tick, pitch) in enumerate(chunk.first_offs)}
+    found = []
+    for c, parts in by_channel.items():
+        start, duration, pitch, velocity = (np.concatenate([a[k] for a in parts]).astype(np.int64)
+                                            for k in ("time", "duration", "pitch", "velocity"))
+        if len(parts) > 1:  # back into note-on order, but for ties at one tick
+            order = np.argsort(start, kind="stable")
+            start, duration, pitch, velocity = start[order], duration[order], pitch[order], velocity[order]
+        start, end, pitch, velocity = _pretty_midi_notes(start, start + duration, pitch, velocity,
+                                                         ons_before_off.get(c, {}), len(parts) == 1)
+        if opened_past_end is not None:
+            closed = end != opened_past_end  # pretty_midi drops notes never closed
+            start, end, pitch, velocity = start[closed], end[closed], pitch[closed], velocity[closed]
+        program = _programs_at_offs(end, pitch, chunk.program_changes[c])
+        for q in np.unique(program).tolist():
+            mine = program == q
+            s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
+            # the note-off that creates the instrument closes its earliest-ending notes; the
+            # scan's first note-off under the voice is it if it ends one of them
+            created = int(e.min())
+            order, tick, off_pitch = first_off.get(c << 7 | q, (None, -1, -1))
+            if tick != created or not np.any((p == off_pitch) & (e == tick)):
+                order = None
+            notes = list(zip(s.tolist(), e.tolist(), p.tolist(), v.tolist(), strict=True))
+            found.append((created, order, (_name_at(chunk.names, created, order), notes, q, c == 9)))
+    tied = [f for f in found if sum(g[0] == f[0] for g in found) > 1]
+    if any(order is None for _, order, _ in tied):
+        raise NotReproducible("instruments created at one tick in an order the scan cannot tell")
+    return [inst for _, _, inst in sorted(found, key=lambda f: (f[0], f[1] or 0))]
 
 
 def score_to_pretty_midi(score: Score, ticks_per_quarter: int = 480) -> pretty_midi.PrettyMIDI:
