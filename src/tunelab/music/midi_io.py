@@ -215,7 +215,8 @@ def _pretty_midi_tempi(tempos: Sequence[tuple[int, int]], tpq: int) -> list[floa
     return [60.0 / (s * tpq) for s in scales]
 
 
-def _one_track_midi(data: bytes, scan: FileScan, body: bytes) -> bytes:
+def _one_track_midi(scan: FileScan, body: bytes) -> bytes:
+    """A file of one MTrk chunk (``body``: its events) under the scanned file's header."""
     return (b"MThd" + struct.pack(">LHHH", 6, scan.midi_type, 1, scan.ticks_per_quarter)
             + b"MTrk" + struct.pack(">L", len(body)) + body)
 
@@ -351,7 +352,7 @@ def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[In
     voices = sorted(chunk.voices_on)
     if not voices:
         return []
-    tracks = _note_tracks(_one_track_midi(data, scan, data[chunk.start:chunk.end]))
+    tracks = _note_tracks(_one_track_midi(scan, data[chunk.start:chunk.end]))
     opened_past_end = None
     left_open = chunk.notes_on - sum(len(t.notes) for t in tracks)
     if left_open:
@@ -360,7 +361,7 @@ def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[In
         at = chunk.eot_at if chunk.eot_at is not None else chunk.end
         before = chunk.tick_before_eot if chunk.eot_at is not None else chunk.last_tick
         offs = _closing_note_offs(chunk.channels, min(left_open, 8))
-        tracks = _note_tracks(_one_track_midi(data, scan, data[chunk.start:at] + offs + data[at:chunk.end]))
+        tracks = _note_tracks(_one_track_midi(scan, data[chunk.start:at] + offs + data[at:chunk.end]))
         opened_past_end = before + 1
         if sum(len(t.notes) for t in tracks) != chunk.notes_on:
             raise NotReproducible("more than 8 notes of one key left open")
