@@ -26,7 +26,9 @@ def test_every_option_composes(group):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["corpus=nope"], "corpus=nope is not an option; choose one of: bach, children, jazz, jsb, midi_dir"),
+    (["corpus=nope"], "corpus=nope is not an option; choose one of: bach, children, jazz, jsb, lakh, "
+                     "maestro, midi_dir"),
+    (["corpus=lakh", "corpus.variant=clean"], "corpus.variant=clean: choose one of full, matched"),
     (["model=nope"], "model=nope is not an option; choose one of: jukebox, jukebox_prior, "
                     "jukebox_upsampler, jukebox_vqvae, melody_rnn_attention, melody_rnn_basic"),
     (["trainer.max_steps=-5"], "trainer.max_steps=-5: must be a positive integer"),

@@ -121,6 +121,11 @@ def validate(cfg: DictConfig) -> None:
              and all(isinstance(s, str) for s in styles) and len(set(styles)) == len(styles),
             "styles", styles, "must be a non-empty list of unique style names, e.g. [bach, children, jazz]")
     require(cfg.logger.kind in ("wandb", "csv"), "logger.kind", cfg.logger.kind, "choose wandb or csv")
+    if cfg.corpus.kind == "lakh":
+        from tunelab.corpora.lakh import VARIANTS
+
+        variant = cfg.corpus.get("variant")
+        require(variant in VARIANTS, "corpus.variant", variant, f"choose one of {', '.join(VARIANTS)}")
     if cfg.corpus.kind == "midi_dir":
         path = OmegaConf.select(cfg, "corpus.path", throw_on_missing=False, default=None)
         require(path is not None and Path(str(path)).expanduser().is_dir(), "corpus.path",

@@ -32,11 +32,11 @@ class CorpusModule:
     read: Callable[[Path, Any], Iterator[Parsed]]
 
 
-KINDS = ("bach", "children", "jazz", "jsb", "midi_dir")
+KINDS = ("bach", "children", "jazz", "jsb", "lakh", "maestro", "midi_dir")
 
 
 def corpus_module(kind: str) -> CorpusModule:
-    """The fetch/read pair of a corpus kind (bach, children, jazz, jsb, midi_dir)."""
+    """The fetch/read pair of a corpus kind (one of :data:`KINDS`)."""
     if kind not in KINDS:
         raise KeyError(f"unknown corpus kind {kind!r}; choose one of {', '.join(KINDS)}")
     mod = import_module(f"tunelab.corpora.{kind}")

@@ -7,7 +7,7 @@ import os
 import shutil
 import urllib.request
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 MIRROR_ENV = "TUNELAB_DATA_MIRROR"
 
@@ -37,6 +37,28 @@ def verify_sha256(path: Path, expected: str, source: str | Path | None = None) -
             f"{source or path}: sha256 {got} does not match the pinned {expected}; the download or "
             "mirror copy is corrupt or a different version - re-fetch it"
         )
+
+
+def verify_archive(path: Path, size: int, sha256: str, source: str | Path) -> None:
+    """Check a downloaded or mirrored archive against its pinned size, then its sha256
+    (the size fails fast on a truncated download); errors name ``source``."""
+    got = path.stat().st_size
+    if got != size:
+        raise ChecksumMismatchError(
+            f"{source}: {got} bytes, not the pinned {size}; the download or mirror copy is "
+            "truncated or a different version - re-fetch it")
+    verify_sha256(path, sha256, source)
+
+
+def safe_member_path(dest: Path, name: str, root: str) -> Path | None:
+    """Where an archive member named ``root/...`` goes under ``dest`` (``root/`` dropped);
+    None for members outside ``root/`` or names that would escape ``dest``."""
+    if not name.startswith(f"{root}/"):
+        return None
+    rel = PurePosixPath(name[len(root) + 1:])
+    if not rel.parts or rel.is_absolute() or ".." in rel.parts:
+        return None
+    return dest.joinpath(*rel.parts)
 
 
 def mirror_root(configured: str | None) -> Path | None:

@@ -8,7 +8,9 @@ Where that mapping cannot be exact (listed in :mod:`tunelab.music.midi_scan` and
 
 Quantization follows note_seq ``quantize_note_sequence``: an onset or offset rounds to
 the nearest step (ties up), and a note that would vanish keeps one step. Times are read
-in ticks, so tempo changes never smear the grid.
+in ticks, so tempo changes never smear the grid. ``sustain=True`` first lengthens the notes
+by the sustain pedal, as note_seq ``apply_sustain_control_changes`` does
+(:mod:`tunelab.music.sustain`); without it (the default) the pedal is ignored.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import struct
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from tunelab.atomic import atomic_file
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER
 from tunelab.music.midi_scan import ChunkScan, FileScan, NotReproducible, scan_midi
 from tunelab.music.score import Note, Score, TimeSignature, Track
+from tunelab.music.sustain import SUSTAIN_CONTROL, PedalledPart, apply_sustain
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +81,15 @@ def _check_header(head: bytes) -> None:
 
 
 def read_midi(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
-              piece_id: str | None = None, reader: str = "symusic") -> Score:
+              piece_id: str | None = None, reader: str = "symusic", sustain: bool = False) -> Score:
     """Read and quantize a MIDI file.
 
     Args:
         reader: ``"symusic"`` (fast; falls back to pretty_midi for the files it cannot
             read exactly as pretty_midi does) or ``"pretty_midi"`` (the reference). Both
             give the same Score and the same errors.
+        sustain: Lengthen notes held by the sustain pedal (control 64) before quantizing,
+            per instrument, as note_seq does (:func:`tunelab.music.sustain.apply_sustain`).
 
     Raises:
         CorruptMidiError: empty, truncated, not MIDI, type 2, zero division, an absurd
@@ -94,7 +100,7 @@ def read_midi(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUART
     path = Path(path)
     if reader == "symusic":
         try:
-            return read_midi_symusic(path, steps_per_quarter, piece_id)
+            return read_midi_symusic(path, steps_per_quarter, piece_id, sustain)
         except NotReproducible as e:
             log.debug("%s: read with pretty_midi: %s", path, e)
     else:
@@ -107,7 +113,7 @@ def read_midi(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUART
         detail = str(e).strip() or ("the file ends inside a track (truncated or a wrong track length)"
                                     if isinstance(e, EOFError) else "no detail")
         raise CorruptMidiError(f"unreadable MIDI: {type(e).__name__}: {detail}") from e
-    return score_from_pretty_midi(pm, steps_per_quarter, piece_id or path.stem, str(path))
+    return score_from_pretty_midi(pm, steps_per_quarter, piece_id or path.stem, str(path), sustain)
 
 
 def _check_tempi(tempi: Sequence[float]) -> None:
@@ -163,8 +169,8 @@ def _score(instruments: Sequence[Instrument], tempi: Sequence[float],
 
 
 def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, steps_per_quarter: int, piece_id: str,
-                           source: str = "") -> Score:
-    """Quantize a parsed MIDI file onto the step grid."""
+                           source: str = "", sustain: bool = False) -> Score:
+    """Quantize a parsed MIDI file onto the step grid (``sustain``: see :func:`read_midi`)."""
     _, tempi = pm.get_tempo_changes()
     _check_tempi(tempi)
     tick = pm.time_to_tick  # inverts pretty_midi's tick -> seconds table exactly
@@ -173,6 +179,10 @@ def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, steps_per_quarter: int, p
          inst.program, inst.is_drum)
         for inst in pm.instruments
     ]
+    if sustain:  # note_seq's instruments are pretty_midi's, notes and control changes alike
+        pedals = [[(tick(cc.time), cc.value) for cc in inst.control_changes if cc.number == SUSTAIN_CONTROL]
+                  for inst in pm.instruments]
+        instruments = _sustained(instruments, pedals)
     sigs = [(tick(ts.time), ts.numerator, ts.denominator) for ts in pm.time_signature_changes]
     return _score(instruments, tempi, sigs, pm.resolution, steps_per_quarter, piece_id, source)
 
@@ -180,7 +190,7 @@ def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI, steps_per_quarter: int, p
 # -- the symusic reader ------------------------------------------------------------------
 
 def read_midi_symusic(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
-                      piece_id: str | None = None) -> Score:
+                      piece_id: str | None = None, sustain: bool = False) -> Score:
     """The Score :func:`read_midi` gives with ``reader="pretty_midi"``, parsed by symusic.
 
     Raises:
@@ -196,9 +206,48 @@ def read_midi_symusic(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_P
     tpq = scan.ticks_per_quarter
     tempi = _pretty_midi_tempi(scan.tempos, tpq)
     _check_tempi(tempi)
-    instruments = [inst for chunk in scan.chunks for inst in _chunk_instruments(data, scan, chunk)]
+    found = [(chunk, channel, inst) for chunk in scan.chunks
+             for channel, inst in _chunk_instruments(data, scan, chunk)]
+    instruments = [inst for _, _, inst in found]
+    if sustain:
+        instruments = _sustained(instruments, _pedals(found))
     return _score(instruments, tempi, scan.time_signatures, tpq, steps_per_quarter,
                   piece_id or path.stem, str(path))
+
+
+def _sustained(instruments: Sequence[Instrument],
+               pedals: Sequence[Sequence[tuple[int, int]]]) -> list[Instrument]:
+    """The instruments with the sustain pedal applied (``pedals``: each one's control-64
+    events as (tick, value), in file order)."""
+    parts = [PedalledPart(notes, pedal, is_drum)
+             for (_, notes, _, is_drum), pedal in zip(instruments, pedals, strict=True)]
+    return [(name, notes, program, is_drum) for (name, _, program, is_drum), notes
+            in zip(instruments, apply_sustain(parts), strict=True)]
+
+
+def _pedals(found: Sequence[tuple[ChunkScan, int, Instrument]]) -> list[list[tuple[int, int]]]:
+    """Each instrument's sustain pedal events, as pretty_midi files them.
+
+    pretty_midi files a control change under the instrument of (the channel's current
+    program, channel, track), and one that comes before that instrument exists under the
+    first instrument the channel and track get. So when every program change of a channel
+    in a track names the program of its one instrument there, all the channel's pedal
+    events are that instrument's; otherwise the file is read with pretty_midi.
+    """
+    per_channel = Counter((id(chunk), channel) for chunk, channel, _ in found)
+    out = []
+    for chunk, channel, (_, notes, program, _) in found:
+        pedal = chunk.pedals.get(channel, [])
+        if pedal:
+            if per_channel[id(chunk), channel] > 1 or any(
+                    q != program for _, q, _ in chunk.program_changes[channel]):
+                raise NotReproducible("a sustain pedal on a channel that changes program")
+            velocity_at: dict[tuple[int, int], int] = {}
+            if any(velocity_at.setdefault((s, p), v) != v for s, _, p, v in notes):
+                # which of the two the pedal keeps depends on pretty_midi's note order
+                raise NotReproducible("two notes of one key at one tick, of two velocities, under a pedal")
+        out.append(pedal)
+    return out
 
 
 def _pretty_midi_tempi(tempos: Sequence[tuple[int, int]], tpq: int) -> list[float]:
@@ -342,8 +391,9 @@ def _name_at(names: Sequence[tuple[int, int, str]], created: int, order: int | N
     return name
 
 
-def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[Instrument]:
-    """pretty_midi's instruments of one MIDI track, from symusic's notes.
+def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[tuple[int, Instrument]]:
+    """pretty_midi's instruments of one MIDI track, from symusic's notes, each with its
+    channel.
 
     symusic makes a track per (channel, program) current at a note-on; pretty_midi makes
     an instrument per (program at the note-off, channel), created (and so ordered) at the
@@ -397,7 +447,7 @@ def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[In
             if tick != created or not np.any((p == off_pitch) & (e == tick)):
                 order = None
             notes = list(zip(s.tolist(), e.tolist(), p.tolist(), v.tolist(), strict=True))
-            found.append((created, order, (_name_at(chunk.names, created, order), notes, q, c == 9)))
+            found.append((created, order, (c, (_name_at(chunk.names, created, order), notes, q, c == 9))))
     tied = [f for f in found if sum(g[0] == f[0] for g in found) > 1]
     if any(order is None for _, order, _ in tied):
         raise NotReproducible("instruments created at one tick in an order the scan cannot tell")

@@ -4,8 +4,8 @@ symusic parses MIDI in C++ and returns notes already paired, so the fast reader 
 :mod:`tunelab.music.midi_io` takes its notes from symusic. What symusic keeps to itself
 and pretty_midi's reading depends on (which MIDI track a note came from, when programs
 change, track names as mido decodes them, the tempo and meter events of track 0 only,
-each instrument's first note-off, the order of events within one tick) is read here, in
-one pass that steps over note events without building them.
+each instrument's first note-off, the order of events within one tick, the sustain pedal)
+is read here, in one pass that steps over note events without building them.
 
 The walk follows mido's reading of the bytes. Where mido would fail (pretty_midi then
 raises), or where mido and symusic's parser (minimidi) read the bytes differently (events
@@ -52,6 +52,8 @@ class ChunkScan:
     # there (key = channel << 7 | pitch): the order within a tick that pretty_midi's pairing
     # depends on and symusic's notes do not show
     ons_before_off: dict[tuple[int, int], int] = field(default_factory=dict)
+    # per channel, its sustain pedal (control 64) events in file order: (tick, value)
+    pedals: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     eot_at: int | None = None  # offset of the end_of_track event (its delta), if any
     tick_before_eot: int = 0
     last_tick: int = 0
@@ -194,6 +196,8 @@ def _scan_chunk(data: bytes, start: int, end: int, first: bool, tempos: list, si
             programs[channel] = data[pos]
             before = frozenset(off_pitches[channel]) if off_tick[channel] == tick else frozenset()
             program_changes[channel].append((tick, data[pos], before))
+        elif kind == 0xB0 and data[pos] == 64:  # the sustain pedal (tunelab.music.sustain)
+            chunk.pedals.setdefault(channel, []).append((tick, data[pos + 1]))
         pos += size
     if pos != end:
         raise NotReproducible("an event runs past the end of its chunk")
