@@ -151,3 +151,33 @@ def test_musenet_keeps_gpt2_token_embedding_init():
     torch.manual_seed(0)
     net = MuseNetLM(300, d_model=256, num_layers=1, num_heads=4, d_ff=64, max_len=64)
     assert 0.018 < net.embed.weight.std().item() < 0.022
+
+
+def _glorot_bound(fan_in: int, fan_out: int) -> float:
+    return math.sqrt(6 / (fan_in + fan_out))
+
+
+def test_t2t_init_dense_kernels_are_glorot_uniform():
+    """t2t's transformer initializer is uniform_unit_scaling (variance_scaling fan_avg
+    uniform, gain 1); k and v are separate d x d kernels; softmax weights N(0, d**-0.5)."""
+    torch.manual_seed(0)
+    d, ff = 128, 256  # d_ff = 2 d: the feed-forward kernel must not be split like kv_proj
+    net = TransformerLM(300, d_model=d, num_layers=1, num_heads=4, d_ff=ff)
+    attn, mlp = net.blocks[0].attn, net.blocks[0].ff
+    for w, (fi, fo) in [(attn.q_proj.weight, (d, d)), (attn.kv_proj.weight[:d], (d, d)),
+                        (attn.kv_proj.weight[d:], (d, d)), (attn.out_proj.weight, (d, d)),
+                        (mlp[0].weight, (d, ff)), (mlp[2].weight, (ff, d))]:
+        a = _glorot_bound(fi, fo)
+        assert w.abs().max().item() <= a
+        assert 0.9 < w.std().item() / (a / math.sqrt(3)) < 1.1  # U(-a, a) has std a / sqrt(3)
+    assert torch.all(mlp[0].bias == 0)
+    assert 0.9 < net.head.weight.std().item() * math.sqrt(d) < 1.1
+
+
+def test_gpt2_init_option_and_bad_value():
+    torch.manual_seed(0)
+    net = TransformerLM(300, d_model=128, num_layers=1, num_heads=4, d_ff=64, init="gpt2")
+    for w in (net.embed.weight, net.blocks[0].attn.q_proj.weight, net.head.weight):
+        assert 0.018 < w.std().item() < 0.022
+    with pytest.raises(ValueError, match="model.net.init='xavier'"):
+        TransformerLM(300, d_model=128, num_layers=1, num_heads=4, d_ff=64, init="xavier")

@@ -38,13 +38,12 @@ class MuseNetLM(TransformerLM):
         Other arguments as :class:`TransformerLM`.
     """
 
-    gpt2_token_init = True  # OpenAI's GPT-2 init N(0, 0.02), not TransformerLM's t2t d**-0.5
-
     def __init__(self, num_classes: int, d_model: int = 256, num_layers: int = 4, num_heads: int = 8,
                  d_ff: int = 1024, dropout: float = 0.1, max_len: int = 512, steps_per_bar: int = 16,
                  steps_per_beat: int = 4, max_beats: int = 1024,
                  gradient_checkpointing: bool = False) -> None:
-        super().__init__(num_classes, d_model, num_layers, num_heads, d_ff, dropout, position="absolute")
+        super().__init__(num_classes, d_model, num_layers, num_heads, d_ff, dropout, position="absolute",
+                         init="gpt2")  # OpenAI's GPT-2 init
         self.max_len, self.steps_per_bar, self.steps_per_beat = max_len, steps_per_bar, steps_per_beat
         self.max_beats, self.gradient_checkpointing = max_beats, gradient_checkpointing
         self.pos_embed = nn.Embedding(max_len, d_model)

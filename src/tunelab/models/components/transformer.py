@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from tunelab.models.components.attention import KVCache, MultiHeadAttention
+from tunelab.models.components.tf_init import glorot_uniform_
 
 POSITIONS = ("relative", "absolute")
 
@@ -61,6 +62,9 @@ def _blocks(num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: f
                          for _ in range(num_layers))
 
 
+INITS = ("t2t", "gpt2")
+
+
 def _init_weights(module: nn.Module) -> None:
     """GPT-2 style: N(0, 0.02) for linear and embedding weights, zero biases."""
     if isinstance(module, nn.Linear | nn.Embedding):
@@ -69,11 +73,27 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def _init_token_embedding(embed: nn.Embedding) -> None:
-    """tensor2tensor's symbol modality: N(0, d**-0.5), so that after the sqrt(d) multiplier
-    token embeddings have RMS ~1 next to the sinusoid positions (RMS ~0.7)."""
-    # t2t layers/modalities.py get_weights: random_normal_initializer(0.0, hidden_dim**-0.5)
-    nn.init.normal_(embed.weight, std=embed.embedding_dim ** -0.5)
+def t2t_init_(net: nn.Module, token_embeddings: list[nn.Embedding], head: nn.Linear) -> None:
+    """tensor2tensor's transformer: every dense kernel glorot-uniform (``initializer=
+    uniform_unit_scaling``, gain 1: variance_scaling fan_avg uniform), zero biases, and the
+    symbol modality's token and softmax weights N(0, d**-0.5) (times sqrt(d) on the way in),
+    so token embeddings have RMS ~1 next to the sinusoid positions (RMS ~0.7)."""
+    # t2t utils/optimize.py get_variable_initializer; layers/modalities.py get_weights
+    for name, m in net.named_modules():
+        if isinstance(m, nn.Linear):
+            # kv_proj holds t2t's separate k and v kernels side by side: fans of each alone
+            parts = 2 if name.endswith("kv_proj") else 1
+            for block in m.weight.data.chunk(parts):
+                glorot_uniform_(block, m.in_features, block.shape[0])
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    for layer in (*token_embeddings, head):
+        nn.init.normal_(layer.weight, std=layer.weight.shape[1] ** -0.5)
+
+
+def _check_init(init: str) -> None:
+    if init not in INITS:
+        raise ValueError(f"model.net.init={init!r}; choose one of {', '.join(INITS)}")
 
 
 def _check_position(position: str) -> None:
@@ -89,19 +109,19 @@ class TransformerLM(nn.Module):
     local with ``block_size``); ``"absolute"`` adds sinusoidal positions (the vanilla
     Transformer baseline of the paper).
 
-    Token embeddings start as tensor2tensor's (N(0, d**-0.5), times sqrt(d) in
-    :meth:`embed_tokens`); linear layers GPT-2 style (N(0, 0.02)).
+    ``init="t2t"`` starts the weights as tensor2tensor's transformer (:func:`t2t_init_`);
+    ``"gpt2"`` as GPT-2 (N(0, 0.02) everywhere, OpenAI's MuseNet).
     """
 
     token_inputs = True
-    # True: keep GPT-2's N(0, 0.02) token embedding (OpenAI's MuseNet) instead of t2t's
-    gpt2_token_init = False
 
     def __init__(self, num_classes: int, d_model: int = 256, num_layers: int = 4, num_heads: int = 8,
                  d_ff: int = 1024, dropout: float = 0.1, position: str = "relative",
-                 max_relative_position: int = 512, block_size: int | None = None) -> None:
+                 max_relative_position: int = 512, block_size: int | None = None,
+                 init: str = "t2t") -> None:
         super().__init__()
         _check_position(position)
+        _check_init(init)
         self.num_classes, self.position, self.d_model = num_classes, position, d_model
         self.embed = nn.Embedding(num_classes + 1, d_model)
         self.drop = nn.Dropout(dropout)
@@ -111,8 +131,8 @@ class TransformerLM(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
         self.apply(_init_weights)
-        if not self.gpt2_token_init:
-            _init_token_embedding(self.embed)
+        if init == "t2t":
+            t2t_init_(self, [self.embed], self.head)
 
     @property
     def bos(self) -> int:
@@ -176,8 +196,7 @@ class TransformerEncoderDecoder(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
         self.apply(_init_weights)
-        for embed in (self.src_embed, self.tgt_embed):
-            _init_token_embedding(embed)
+        t2t_init_(self, [self.src_embed, self.tgt_embed], self.head)
 
     @property
     def bos(self) -> int:
