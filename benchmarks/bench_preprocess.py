@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import json
 import os
 import platform
@@ -333,8 +334,10 @@ def synthetic_midi_folder(data: Path, corpora: Sequence[str], count: int, out: P
     """``count`` MIDI files made from the extracted corpora's pieces, cycling through them and
     transposing each pass by another interval (-5..+6 semitones, notes kept in 0..127), written
     with tunelab's own writer."""
-    pieces = [s for c in corpora if (data / "interim" / c / "scores.jsonl.gz").is_file()
-              for s in load_scores(data / "interim" / c / "scores.jsonl.gz")]
+    per_corpus = [load_scores(data / "interim" / c / "scores.jsonl.gz") for c in corpora
+                  if (data / "interim" / c / "scores.jsonl.gz").is_file()]
+    # round robin over the corpora, so any prefix of the folder mixes short and long pieces
+    pieces = [s for group in itertools.zip_longest(*per_corpus) for s in group if s is not None]
     if not pieces:
         raise SystemExit(f"no data/interim/<corpus>/scores.jsonl.gz under {data}; run `tunelab extract` "
                          "or pass --data")
@@ -413,17 +416,31 @@ def midi_throughput(files: Sequence[Path], repeat: int) -> dict[str, Any]:
 
 
 STAGE_RUN = """
-import json, resource, sys, time
+import json, resource, sys, threading, time
+import psutil
 from tunelab.config import load_config
 from tunelab.pipeline.extract import extract
 from tunelab.pipeline.tokenize import tokenize
+peak, done, me = {"worker": 0, "workers": 0}, threading.Event(), psutil.Process()
+def watch():  # worker processes are the forkserver's children: sample every descendant's RSS
+    while not done.wait(0.05):
+        rss = []
+        for p in me.children(recursive=True):
+            try:
+                rss.append(p.memory_info().rss)
+            except psutil.Error:
+                pass
+        peak["worker"] = max(peak["worker"], max(rss, default=0))
+        peak["workers"] = max(peak["workers"], sum(rss))
+threading.Thread(target=watch, daemon=True).start()
 cfg = load_config(sys.argv[1:])
 t0 = time.perf_counter(); stats = extract(cfg); t1 = time.perf_counter(); tokenize(cfg, "melody_onehot")
 t2 = time.perf_counter()
-kib = lambda who: resource.getrusage(who).ru_maxrss
+done.set()
 print(json.dumps({"extract_s": t1 - t0, "tokenize_s": t2 - t1, "pieces": stats["pieces"],
-                  "main_peak_mib": kib(resource.RUSAGE_SELF) / 1024,
-                  "worker_peak_mib": kib(resource.RUSAGE_CHILDREN) / 1024}))
+                  "notes": stats["notes"],
+                  "main_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_peak_mib": peak["worker"] / 2**20, "workers_peak_mib": peak["workers"] / 2**20}))
 """
 
 
@@ -439,6 +456,10 @@ def stage_run(folder: Path, work: Path, workers: int, shard_size: int) -> dict[s
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["bytes_md5"] = folder_md5(work / "interim") + folder_md5(work / "processed")
     return result
+
+
+def stage_wall(run: dict) -> float:
+    return run["extract_s"] + run["tokenize_s"]
 
 
 def folder_md5(folder: Path) -> str:
@@ -465,21 +486,26 @@ def midi_main(args: argparse.Namespace) -> dict[str, Any]:
             ratio = s.get("ratio_tunelab_over_this")
             print(f"  {side:<8} {s['files_per_s']:7.1f} files/s  {s['notes']:>7} notes"
                   + (f"  tunelab/{side} = {ratio:.2f}" if ratio else ""), flush=True)
-        runs = {}
-        for name, folder, workers in (("small_w1", small, 1), (f"small_w{args.workers}", small, args.workers),
-                                      (f"big_w{args.workers}", work / "midi_big", args.workers)):
-            runs[name] = stage_run(folder, work / f"data_{name}", workers, args.shard_size)
-            r = runs[name]
-            print(f"  stages {name:<10} {r['pieces']:>5} pieces  extract {r['extract_s']:6.1f} s  tokenize "
-                  f"{r['tokenize_s']:5.1f} s  peak RSS main {r['main_peak_mib']:6.0f} MiB, largest worker "
-                  f"{r['worker_peak_mib']:5.0f} MiB  output {r['bytes_md5']}", flush=True)
-        w1, wn = runs["small_w1"], runs[f"small_w{args.workers}"]
-        scaling = (w1["extract_s"] + w1["tokenize_s"]) / (wn["extract_s"] + wn["tokenize_s"])
-        print(f"  {args.workers} workers vs 1 on {args.files} files: {scaling:.2f}x; same bytes: "
-              f"{w1['bytes_md5'] == wn['bytes_md5']}")
-        return {"files": len(same), "throughput": throughput, "stage_runs": runs,
-                "speedup_workers": scaling, "same_bytes": w1["bytes_md5"] == wn["bytes_md5"],
-                "machine": machine_info(), "loadavg": os.getloadavg()}
+        runs: dict[str, dict] = {}
+        n = args.workers
+        print(f"extract + tokenize (melody_onehot) stages, midi_dir, shard_size {args.shard_size}, "
+              "each run a fresh process", flush=True)
+        for size, folder in (("small", small), ("big", work / "midi_big")):
+            for workers in (1, n):  # the same data folder: a score's source is its absolute path
+                name = f"{size}_w{workers}"
+                runs[name] = r = stage_run(folder, work / f"data_{size}", workers, args.shard_size)
+                print(f"  {name:<9} {r['pieces']:>5} pieces {r['notes']:>7} notes  extract "
+                      f"{r['extract_s']:6.1f} s  tokenize {r['tokenize_s']:5.1f} s  peak RSS: main "
+                      f"{r['main_peak_mib']:4.0f} MiB, largest worker {r['worker_peak_mib']:4.0f} MiB, "
+                      f"all workers {r['workers_peak_mib']:4.0f} MiB  output {r['bytes_md5']}", flush=True)
+        summary = {f"speedup_{size}": stage_wall(runs[f"{size}_w1"]) / stage_wall(runs[f"{size}_w{n}"])
+                   for size in ("small", "big")}
+        summary["same_bytes"] = all(runs[f"{s}_w1"]["bytes_md5"] == runs[f"{s}_w{n}"]["bytes_md5"]
+                                    for s in ("small", "big"))
+        print(f"  {n} workers vs 1: {summary['speedup_small']:.2f}x ({args.files} files), "
+              f"{summary['speedup_big']:.2f}x ({10 * args.files} files); same bytes: {summary['same_bytes']}")
+        return {"files": len(same), "throughput": throughput, "stage_runs": runs, **summary,
+                "machine": machine_info(), "loadavg_end": os.getloadavg()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
