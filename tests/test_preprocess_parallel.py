@@ -194,3 +194,18 @@ def test_map_ordered_keeps_task_order_and_bounds_what_it_reads():
     first = next(out)
     assert first == 0 and len(read) <= 2 * 2 + 1
     assert [first, *out] == [-i for i in range(40)]
+
+
+def test_one_shard_is_the_single_member_file_of_before(tmp_path):
+    """A shard's gzip member is byte for byte what write_jsonl_gz wrote for the same lines, and
+    a file of several members reads back as one stream."""
+    from tunelab.music.score import read_jsonl_gz, write_jsonl_gz
+    from tunelab.shards import jsonl_gz_member
+
+    records = [{"id": f"tune_{i}", "notes": list(range(i % 50)), "split": "train"} for i in range(3000)]
+    write_jsonl_gz(tmp_path / "one.jsonl.gz", records)
+    assert jsonl_gz_member(records) == (tmp_path / "one.jsonl.gz").read_bytes()
+    assert jsonl_gz_member([]) == b""
+    (tmp_path / "many.jsonl.gz").write_bytes(b"".join(jsonl_gz_member(records[i:i + 700])
+                                                      for i in range(0, len(records), 700)))
+    assert list(read_jsonl_gz(tmp_path / "many.jsonl.gz")) == records

@@ -20,6 +20,7 @@ a whole corpus in memory and the bytes do not depend on the number of workers.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -34,15 +35,22 @@ SPLITS = ("train", "valid", "test")
 
 # --- interim: gzip JSON lines, one member per shard ---------------------------------------
 
-def jsonl_bytes(records: Iterable[dict]) -> bytes:
-    """Records as JSON lines, exactly as :func:`tunelab.music.score.write_jsonl_gz` writes them."""
-    return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode("utf-8")
+def jsonl_gz_member(records: Iterable[dict]) -> bytes:
+    """Records as one gzip member of JSON lines (b"" for none: an empty shard adds nothing).
 
-
-def gzip_member(data: bytes) -> bytes:
-    """One gzip member with mtime 0 and no file name, so equal data give equal bytes
-    (b"" for no data: an empty shard adds nothing to the file)."""
-    return gzip.compress(data, compresslevel=9, mtime=0) if data else b""
+    Written through the same ``TextIOWrapper`` over ``GzipFile`` (mtime 0, no file name) as
+    :func:`tunelab.music.score.write_jsonl_gz`: zlib's output depends on how its input is
+    fed, and this way a corpus of one shard gives the very bytes of the single-member files
+    of earlier versions.
+    """
+    buf = io.BytesIO()
+    empty = True
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+            empty = False
+    return b"" if empty else buf.getvalue()
 
 
 def jsonl_chunks(path: Path, size: int) -> Iterator[bytes]:
@@ -69,8 +77,6 @@ def _npy_header(dtype: np.dtype, n: int) -> bytes:
     """A version 1.0 ``.npy`` header for a 1-d array of ``n`` items. numpy pads the header
     for 21 shape digits, so its length does not depend on ``n`` and it can be rewritten in
     place once the array's length is known."""
-    import io
-
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
                                                "fortran_order": False, "shape": (n,)})
@@ -82,7 +88,7 @@ class _NpyStream:
 
     def __init__(self, path: Path, dtype: Any) -> None:
         self.dtype, self.n = np.dtype(dtype), 0
-        self.f: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.f: BinaryIO = open(path, "wb")  # closed by close(), once the length is known
         self.header_len = len(_npy_header(self.dtype, 0))
         self.f.write(_npy_header(self.dtype, 0))
 
@@ -110,7 +116,7 @@ class TokenWriter:
         self.tokens = {s: _NpyStream(self.folder / f"{s}.tokens.npy", dtype) for s in SPLITS}
         self.transpose = {s: _NpyStream(self.folder / f"{s}.transpose.npy", np.int16) for s in SPLITS}
         self.lengths: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}  # 8 bytes per sequence
-        self.ids = {s: open(self.folder / f"{s}.ids.jsonl", "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self.ids = {s: open(self.folder / f"{s}.ids.jsonl", "w", encoding="utf-8", newline="\n")
                     for s in SPLITS}
 
     def append(self, split: str, ids: Sequence[str], seqs: Sequence[np.ndarray],

@@ -29,7 +29,7 @@ from tunelab.encodings.registry import (
 from tunelab.music.constants import SATB
 from tunelab.music.melody import Melody, extract_melodies, melody_from_record
 from tunelab.music.score import Score
-from tunelab.shards import gzip_member, jsonl_bytes, parse_jsonl
+from tunelab.shards import jsonl_gz_member, parse_jsonl
 
 # --- extract ------------------------------------------------------------------------------
 
@@ -87,7 +87,7 @@ def extract_shard(task: tuple[ExtractJob, list]) -> ExtractShard:
             out.extraction.update(stats)
             out.melody_steps += sum(len(m) for m in found)
     out.melody_count = len(melodies)
-    out.scores, out.melodies = gzip_member(jsonl_bytes(scores)), gzip_member(jsonl_bytes(melodies))
+    out.scores, out.melodies = jsonl_gz_member(scores), jsonl_gz_member(melodies)
     return out
 
 
