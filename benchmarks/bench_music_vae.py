@@ -35,15 +35,15 @@ from common import finish, machine_info, parse_checked, set_threads, sync, time_
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from tunelab.models.components.music_vae import MusicVAE  # noqa: E402
 from tunelab.models.vae_module import kl_cost, kl_divergence, reconstruction_nll  # noqa: E402
+from tunelab.shards import load_token_split  # noqa: E402
 
 SIZE = {"z_size": 128, "encoder_size": 256, "decoder_size": 256, "decoder_layers": 2}
 
 
 def windows(corpus: str, batch: int, seed: int) -> tuple[torch.Tensor, str]:
-    path = Path("data/processed") / corpus / "mel_16bar" / "train.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            w = z["tokens"].astype(np.int64).reshape(-1, 256, 1)
+    path = Path("data/processed") / corpus / "mel_16bar"
+    if (path / "train.tokens.npy").is_file() or (path / "train.npz").is_file():
+        w = np.concatenate(list(load_token_split(path, "train"))).reshape(-1, 256, 1)
         pick = np.random.default_rng(seed).choice(len(w), size=batch, replace=len(w) < batch)
         return torch.as_tensor(w[pick]), str(path)
     return torch.randint(0, 90, (batch, 256, 1), generator=torch.Generator().manual_seed(seed)), "random"

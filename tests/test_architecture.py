@@ -16,7 +16,7 @@ PKG = SRC / "tunelab"
 # Floors, lowest first; a module may import its own floor and those below. The first
 # matching prefix decides (module names relative to tunelab).
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("__init__", "atomic", "errors", "paths", "profiling", "music")),
+    ("foundations", ("__init__", "atomic", "errors", "paths", "profiling", "shards", "music")),
     ("data and models", ("encodings", "corpora", "metrics", "models", "plotting")),
     ("training support", ("checkpoint", "resume", "convergence", "datamodule", "tracking")),
     ("families", ("families",)),

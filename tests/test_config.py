@@ -46,6 +46,12 @@ def test_every_option_composes(group):
     (["model.clip_norm=0"], "model.clip_norm=0: must be a positive number or null"),
     (["seed=abc"], "seed=abc: must be a non-negative integer"),
     (["model=jukebox_prior", "model.net.d_model=0"], "model.net.d_model=0: must be a positive integer"),
+    (["preprocess.workers=0"], "preprocess.workers=0: must be auto or a positive integer"),
+    (["preprocess.workers=many"], "preprocess.workers=many: must be auto or a positive integer"),
+    (["preprocess.shard_size=0"], "preprocess.shard_size=0: must be a positive integer"),
+    (["preprocess.engine=ray"], "preprocess.engine=ray: choose local or dask"),
+    (["preprocess.scheduler_address=tcp://h:8786"], "preprocess.scheduler_address=tcp://h:8786: is only used "
+                                                     "with preprocess.engine=dask"),
 ])
 def test_bad_config_is_one_clear_line(overrides, message):
     with pytest.raises(ConfigError) as err:

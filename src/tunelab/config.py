@@ -76,6 +76,26 @@ def load_config(overrides: list[str] | None = None, use_params: bool = True) -> 
     return cfg
 
 
+PREPROCESS_ENGINES = ("local", "dask")
+
+
+def _validate_preprocess(cfg: DictConfig) -> None:
+    p = cfg.get("preprocess")
+    require(p is not None, "preprocess", p, "the section is missing (see conf/config.yaml)")
+    w = p.get("workers")
+    require(w == "auto" or (isinstance(w, int) and not isinstance(w, bool) and w > 0),
+            "preprocess.workers", w, "must be auto or a positive integer")
+    positive_int(cfg, "preprocess.shard_size")
+    engine = p.get("engine")
+    require(engine in PREPROCESS_ENGINES, "preprocess.engine", engine,
+            f"choose {' or '.join(PREPROCESS_ENGINES)}")
+    address = p.get("scheduler_address")
+    require(address is None or (isinstance(address, str) and address.strip() != ""),
+            "preprocess.scheduler_address", address, "must be null (start a local cluster) or tcp://host:port")
+    require(address is None or engine == "dask", "preprocess.scheduler_address", address,
+            "is only used with preprocess.engine=dask")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check the values a user is most likely to get wrong; raise ConfigError on the first."""
     from tunelab.corpora import KINDS
@@ -101,6 +121,7 @@ def validate(cfg: DictConfig) -> None:
     bars = cfg.sample.num_bars
     require(bars is None or (isinstance(bars, int) and bars > 0), "sample.num_bars", bars,
             "must be a positive integer or null")
+    _validate_preprocess(cfg)
     require(cfg.extract.gap_bars > 0, "extract.gap_bars", cfg.extract.gap_bars, "must be > 0")
     key = cfg.squash.transpose_to_key
     require(key is None or (isinstance(key, int) and 0 <= key <= 11), "squash.transpose_to_key", key,

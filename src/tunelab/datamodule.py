@@ -12,7 +12,7 @@ Three views of a token sequence, one per kind of network:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +23,29 @@ from torch.utils.data import DataLoader, Dataset
 
 from tunelab.models.lm_module import IGNORE
 from tunelab.resume import ResumableLoader, trained_batches
+from tunelab.shards import TokenSplit, load_token_split
 
 SPLITS = ("train", "valid", "test")
 # augment(piece, rng) -> an augmented piece (e.g. transposed, time-stretched) to train on
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
-def load_split(folder: Path, split: str) -> list[np.ndarray]:
-    """Sequences of one split, as written by :func:`tunelab.pipeline.tokenize.tokenize`."""
-    path = Path(folder) / f"{split}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run the tokenize stage first")
-    with np.load(path) as z:
-        tokens, offsets = z["tokens"], z["offsets"]
-    return [tokens[a:b].astype(np.int64) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+def load_split(folder: Path, split: str) -> TokenSplit:
+    """Sequences of one split, as written by :func:`tunelab.pipeline.tokenize.tokenize`:
+    a memory-mapped sequence of int64 arrays, each read when it is indexed."""
+    return load_token_split(Path(folder), split)
+
+
+def lengths_of(sequences: Sequence[np.ndarray]) -> np.ndarray:
+    """Each sequence's length, without reading a memory-mapped split's tokens."""
+    if isinstance(sequences, TokenSplit):
+        return sequences.lengths
+    return np.array([len(s) for s in sequences], dtype=np.int64)
+
+
+def keep_at_least(sequences: Sequence[np.ndarray], n: int) -> list[int]:
+    """Indices of the sequences at least ``n`` long (the datasets read only these)."""
+    return np.flatnonzero(lengths_of(sequences) >= n).tolist()
 
 
 class EventSequenceDataset(Dataset):
@@ -49,18 +58,18 @@ class EventSequenceDataset(Dataset):
             keeps whole sequences.
     """
 
-    def __init__(self, sequences: list[np.ndarray], encoding: Any, window: int | None,
+    def __init__(self, sequences: Sequence[np.ndarray], encoding: Any, window: int | None,
                  seed: int = 0) -> None:
-        self.sequences = [s for s in sequences if len(s) >= 2]
+        self.sequences, self.keep = sequences, keep_at_least(sequences, 2)
         self.encoding = encoding
         self.window = window
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
-        return len(self.sequences)
+        return len(self.keep)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        labels = self.sequences[i]
+        labels = np.asarray(self.sequences[self.keep[i]], dtype=np.int64)
         feats = self.encoding.inputs(self.encoding.decode(labels))  # (T, F)
         if self.window is not None and len(labels) > self.window + 1:
             a = int(self.rng.integers(0, len(labels) - self.window))
@@ -111,10 +120,11 @@ class TokenSequenceDataset(Dataset):
     as its first input, not ``bos``).
     """
 
-    def __init__(self, sequences: list[np.ndarray], bos: int, window: int | None, seed: int = 0,
+    def __init__(self, sequences: Sequence[np.ndarray], bos: int, window: int | None, seed: int = 0,
                  random: bool = True, augment: Augment | None = None) -> None:
-        self.sequences = [np.concatenate([[bos], s]).astype(np.int64) for s in sequences if len(s) >= 1]
-        self.windows = _Windows([len(s) - 1 for s in self.sequences], window, random, seed)
+        # sequences stay where they are (memory-mapped); an item reads its own, bos first
+        self.sequences, self.keep, self.bos = sequences, keep_at_least(sequences, 1), bos
+        self.windows = _Windows(lengths_of(sequences)[self.keep].tolist(), window, random, seed)
         self.augment = augment if random else None  # training windows only
         self.rng = np.random.default_rng(seed + 1)
 
@@ -123,7 +133,7 @@ class TokenSequenceDataset(Dataset):
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, a, b = self.windows.span(k)
-        seq = self.sequences[i]
+        seq = np.concatenate([[self.bos], self.sequences[self.keep[i]]]).astype(np.int64)
         if self.augment is not None:  # the whole piece, then a fresh window of its new length
             seq = np.concatenate([seq[:1], self.augment(seq[1:], self.rng)])
             a, b = self.windows.random_span(len(seq) - 1)
@@ -137,19 +147,20 @@ class AccompanimentDataset(Dataset):
     labels after a start token. ``window`` is in steps, chosen as for
     :class:`TokenSequenceDataset`; each window is a self-contained item."""
 
-    def __init__(self, sequences: list[np.ndarray], num_parts: int, bos: int, window: int | None,
+    def __init__(self, sequences: Sequence[np.ndarray], num_parts: int, bos: int, window: int | None,
                  seed: int = 0, random: bool = True) -> None:
-        voices = num_parts + 1
-        self.grids = [s.reshape(-1, voices).astype(np.int64) for s in sequences if len(s) >= voices]
+        self.voices = num_parts + 1
+        self.sequences, self.keep = sequences, keep_at_least(sequences, self.voices)
         self.bos = bos
-        self.windows = _Windows([len(g) for g in self.grids], window, random, seed)
+        steps = lengths_of(sequences)[self.keep] // self.voices
+        self.windows = _Windows(steps.tolist(), window, random, seed)
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, a, b = self.windows.span(k)
-        grid = self.grids[i][a:b]
+        grid = np.asarray(self.sequences[self.keep[i]], dtype=np.int64).reshape(-1, self.voices)[a:b]
         target = torch.from_numpy(grid[:, 1:].reshape(-1))
         return {"source": torch.from_numpy(grid[:, 0].copy()),
                 "inputs": torch.cat([torch.tensor([self.bos]), target[:-1]]), "labels": target}
@@ -161,28 +172,29 @@ class LatentWindowDataset(Dataset):
     epoch (augmented), so every piece weighs the same, as Magenta's per-sequence sampling;
     evaluation reads each piece's first ``eval_windows`` windows, as Magenta's eval does."""
 
-    def __init__(self, sequences: list[np.ndarray], steps: int, parts: int, seed: int = 0,
+    def __init__(self, sequences: Sequence[np.ndarray], steps: int, parts: int, seed: int = 0,
                  random: bool = True, augment: Augment | None = None, eval_windows: int = 5) -> None:
-        size = steps * parts
-        self.pieces = [s.reshape(-1, steps, parts) for s in sequences if len(s) >= size]
+        self.sequences, self.steps, self.parts = sequences, steps, parts
+        self.keep = keep_at_least(sequences, steps * parts)
+        windows = lengths_of(sequences)[self.keep] // (steps * parts)  # per kept piece
         self.random, self.augment = random, augment if random else None
         self.rng = np.random.default_rng(seed)
-        self.items = ([(i, None) for i in range(len(self.pieces))] if random else
-                      [(i, k) for i, w in enumerate(self.pieces) for k in range(min(len(w), eval_windows))])
+        self.items = ([(i, None) for i in range(len(self.keep))] if random else
+                      [(i, k) for i, w in enumerate(windows.tolist()) for k in range(min(w, eval_windows))])
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, w = self.items[k]
-        windows = self.pieces[i]
+        windows = np.asarray(self.sequences[self.keep[i]], dtype=np.int64).reshape(-1, self.steps, self.parts)
         window = windows[int(self.rng.integers(len(windows))) if w is None else w]
         if self.augment is not None:
             window = self.augment(window, self.rng)
         return {"labels": torch.from_numpy(np.ascontiguousarray(window, dtype=np.int64))}
 
 
-def make_dataset(net: Any, encoding: Any, sequences: list[np.ndarray], window: int | None,
+def make_dataset(net: Any, encoding: Any, sequences: Sequence[np.ndarray], window: int | None,
                  seed: int = 0, train: bool = True, augment: Augment | None = None) -> Dataset:
     """The view of ``sequences`` that ``net`` trains on (see the module docstring): random
     ``window``-long crops for training; for evaluation whole sequences (RNNs) or every
@@ -233,7 +245,7 @@ class EventDataModule(L.LightningDataModule):
     def dataset(self, split: str) -> Dataset:
         """One split of every folder (a joint model reads several corpora). Under DDP each
         rank crops and augments from its own stream (rank 0's is the single-process one)."""
-        sequences = [s for f in self.folders for s in load_split(f, split)]
+        sequences = TokenSplit.chain(load_split(f, split) for f in self.folders)
         rank = self.trainer.global_rank if self.trainer is not None else 0
         return make_dataset(self.net, self.encoding, sequences, self.seq_len, self.seed + rank,
                             train=split == "train", augment=self.augment)
@@ -241,7 +253,7 @@ class EventDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(split)
         if len(ds) == 0:
-            raise ValueError(f"{self.folder}/{split}.npz has no usable sequences; "
+            raise ValueError(f"{self.folder}: the {split} split has no usable sequences; "
                              "the corpus is too small for this split")
         if split != "train":
             return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=shuffle, collate_fn=pad_collate,

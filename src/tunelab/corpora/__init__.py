@@ -2,7 +2,10 @@
 
 ``fetch(dest, cfg)`` fills ``dest`` with the untouched source files and returns the
 manifest fields; ``read(raw_dir, cfg)`` yields :class:`Parsed` records, one per piece or
-per unreadable file, so one bad file never sinks a corpus.
+per unreadable file, so one bad file never sinks a corpus. Reading is cut into independent
+``units(raw_dir, cfg)`` (a file, usually; small and picklable) that ``read_unit(raw_dir,
+cfg, unit)`` reads, so the extract stage can read them in parallel workers; ``read`` is
+every unit in order.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from tunelab.music.score import Score
 
@@ -30,6 +35,8 @@ class Parsed:
 class CorpusModule:
     fetch: Callable[[Path, Any], dict]
     read: Callable[[Path, Any], Iterator[Parsed]]
+    units: Callable[[Path, Any], list]
+    read_unit: Callable[[Path, Any, Any], Iterator[Parsed]]
 
 
 KINDS = ("bach", "children", "jazz", "jsb", "lakh", "maestro", "midi_dir")
@@ -40,7 +47,14 @@ def corpus_module(kind: str) -> CorpusModule:
     if kind not in KINDS:
         raise KeyError(f"unknown corpus kind {kind!r}; choose one of {', '.join(KINDS)}")
     mod = import_module(f"tunelab.corpora.{kind}")
-    return CorpusModule(fetch=mod.fetch, read=mod.read)
+    return CorpusModule(fetch=mod.fetch, read=mod.read, units=mod.units, read_unit=mod.read_unit)
+
+
+def read_units(raw_dir: Path, cfg: Any, units: Callable[[Path, Any], list],
+               read_unit: Callable[[Path, Any, Any], Iterator[Parsed]], desc: str) -> Iterator[Parsed]:
+    """Every unit of a corpus read in order in this process, with a progress bar."""
+    for unit in tqdm(units(raw_dir, cfg), desc=desc, unit="file"):
+        yield from read_unit(raw_dir, cfg, unit)
 
 
 def split_of(piece_id: str, valid: float, test: float) -> str:

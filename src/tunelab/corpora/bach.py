@@ -15,7 +15,7 @@ from typing import Any
 import music21
 from tqdm import tqdm
 
-from tunelab.corpora import Parsed
+from tunelab.corpora import Parsed, read_units
 from tunelab.music.constants import SATB
 from tunelab.music.music21_io import score_from_music21
 
@@ -55,17 +55,25 @@ def satb_parts(m21: music21.stream.Score) -> list[tuple[music21.stream.Part, str
     return None
 
 
+def units(raw_dir: Path, cfg: Any) -> list[str]:
+    """The MusicXML file names, sorted."""
+    return sorted(p.name for p in raw_dir.iterdir() if p.suffix in (".mxl", ".xml"))
+
+
+def read_unit(raw_dir: Path, cfg: Any, name: str) -> Iterator[Parsed]:
+    path = raw_dir / name
+    try:
+        m21 = music21.converter.parse(path)
+    except Exception as e:  # music21 raises many types on malformed MusicXML
+        yield Parsed(path.name, skipped=f"unparseable MusicXML: {type(e).__name__}: {e}")
+        return
+    parts = satb_parts(m21)
+    if parts is None:
+        yield Parsed(path.name, skipped=f"not a four-part chorale ({len(m21.parts)} parts)")
+        return
+    score = score_from_music21(m21, path.stem, cfg.steps_per_quarter, parts, path.name)
+    yield Parsed(path.name, score=score)
+
+
 def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    files = sorted(p for p in raw_dir.iterdir() if p.suffix in (".mxl", ".xml"))
-    for path in tqdm(files, desc="bach: parse", unit="file"):
-        try:
-            m21 = music21.converter.parse(path)
-        except Exception as e:  # music21 raises many types on malformed MusicXML
-            yield Parsed(path.name, skipped=f"unparseable MusicXML: {type(e).__name__}: {e}")
-            continue
-        parts = satb_parts(m21)
-        if parts is None:
-            yield Parsed(path.name, skipped=f"not a four-part chorale ({len(m21.parts)} parts)")
-            continue
-        score = score_from_music21(m21, path.stem, cfg.steps_per_quarter, parts, path.name)
-        yield Parsed(path.name, score=score)
+    return read_units(raw_dir, cfg, units, read_unit, "bach: parse")

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import music21
-from tqdm import tqdm
 
-from tunelab.corpora import Parsed
+from tunelab.corpora import Parsed, read_units
 from tunelab.music.music21_io import score_from_music21
 
 
@@ -35,20 +34,29 @@ def fetch(dest: Path, cfg: Any) -> dict:
     }
 
 
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    for path in sorted(raw_dir.glob("*.abc")):
-        try:
-            opus = music21.converter.parse(path)
-        except Exception as e:
-            yield Parsed(path.name, skipped=f"unparseable ABC: {type(e).__name__}: {e}")
+def units(raw_dir: Path, cfg: Any) -> list[str]:
+    """The ABC file names, sorted (a file holds many tunes; music21 parses it whole)."""
+    return sorted(p.name for p in raw_dir.glob("*.abc"))
+
+
+def read_unit(raw_dir: Path, cfg: Any, name: str) -> Iterator[Parsed]:
+    path = raw_dir / name
+    try:
+        opus = music21.converter.parse(path)
+    except Exception as e:
+        yield Parsed(path.name, skipped=f"unparseable ABC: {type(e).__name__}: {e}")
+        return
+    scores = opus.scores if isinstance(opus, music21.stream.Opus) else [opus]
+    for i, m21 in enumerate(scores):
+        number = m21.metadata.number if m21.metadata and m21.metadata.number else i + 1
+        source = f"{path.name}#X:{number}"
+        if not m21.parts or not m21.parts[0].flatten().notes:
+            yield Parsed(source, skipped="tune has no notes")
             continue
-        scores = opus.scores if isinstance(opus, music21.stream.Opus) else [opus]
-        for i, m21 in enumerate(tqdm(scores, desc=f"children: {path.name}", unit="tune")):
-            number = m21.metadata.number if m21.metadata and m21.metadata.number else i + 1
-            source = f"{path.name}#X:{number}"
-            if not m21.parts or not m21.parts[0].flatten().notes:
-                yield Parsed(source, skipped="tune has no notes")
-                continue
-            piece_id = f"{path.stem}_{number}"
-            yield Parsed(source, score=score_from_music21(
-                m21, piece_id, cfg.steps_per_quarter, [(m21.parts[0], "melody")], source))
+        piece_id = f"{path.stem}_{number}"
+        yield Parsed(source, score=score_from_music21(
+            m21, piece_id, cfg.steps_per_quarter, [(m21.parts[0], "melody")], source))
+
+
+def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
+    return read_units(raw_dir, cfg, units, read_unit, "children: parse")

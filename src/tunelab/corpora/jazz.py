@@ -18,9 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from tunelab.corpora import Parsed
+from tunelab.corpora import Parsed, read_units
 from tunelab.corpora.download import (
     ChecksumMismatchError,
     digest_of_digests,
@@ -130,15 +128,25 @@ def solo_to_score(melody_csv: Path, beat_csv: Path, steps_per_quarter: int) -> S
     )
 
 
+def units(raw_dir: Path, cfg: Any) -> list[str]:
+    """The solos' melody CSV names, sorted."""
+    return sorted(p.name for p in (raw_dir / "mcsv_melody").glob("*_FINAL.csv"))
+
+
+def read_unit(raw_dir: Path, cfg: Any, name: str) -> Iterator[Parsed]:
+    path = raw_dir / "mcsv_melody" / name
+    rel = f"mcsv_melody/{name}"
+    beat = raw_dir / "mcsv_beat" / name.replace("_FINAL.csv", "_FINAL_beattrack.csv")
+    if not beat.exists():
+        yield Parsed(rel, skipped=f"no beat track {beat.name}")
+        return
+    try:
+        score = solo_to_score(path, beat, cfg.steps_per_quarter)
+    except (ValueError, KeyError) as e:
+        yield Parsed(rel, skipped=f"bad CSV: {type(e).__name__}: {e}")
+        return
+    yield Parsed(rel, score=score)
+
+
 def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    melodies = sorted((raw_dir / "mcsv_melody").glob("*_FINAL.csv"))
-    for path in tqdm(melodies, desc="jazz: parse", unit="solo"):
-        rel = f"mcsv_melody/{path.name}"
-        beat = raw_dir / "mcsv_beat" / path.name.replace("_FINAL.csv", "_FINAL_beattrack.csv")
-        if not beat.exists():
-            yield Parsed(rel, skipped=f"no beat track {beat.name}")
-            continue
-        try:
-            yield Parsed(rel, score=solo_to_score(path, beat, cfg.steps_per_quarter))
-        except (ValueError, KeyError) as e:
-            yield Parsed(rel, skipped=f"bad CSV: {type(e).__name__}: {e}")
+    return read_units(raw_dir, cfg, units, read_unit, "jazz: parse")

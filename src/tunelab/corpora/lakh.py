@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from tunelab.corpora import Parsed
+from tunelab.corpora import Parsed, read_units
 from tunelab.corpora.download import fetch_pinned, safe_member_path, verify_archive
 from tunelab.corpora.midi_dir import midi_files
 from tunelab.music.midi_io import CorruptMidiError, read_midi
@@ -94,18 +94,28 @@ def distinct_files(raw_dir: Path) -> dict[str, list[Path]]:
     return dict(sorted(by_md5.items()))
 
 
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
+def units(raw_dir: Path, cfg: Any) -> list[tuple[str, tuple[str, ...]]]:
+    """(MD5, the relative paths holding that file) of each distinct file, by MD5."""
+    return [(md5, tuple(p.relative_to(raw_dir).as_posix() for p in paths))
+            for md5, paths in distinct_files(raw_dir).items()]
+
+
+def read_unit(raw_dir: Path, cfg: Any, unit: tuple[str, tuple[str, ...]]) -> Iterator[Parsed]:
+    md5, rels = unit
+    rel = rels[0]
+    try:
+        score = read_midi(raw_dir / rel, cfg.steps_per_quarter, piece_id=md5,
+                          sustain=bool(getattr(cfg, "sustain", False)))
+    except (CorruptMidiError, OSError) as e:
+        yield Parsed(rel, skipped=str(e))
+        return
+    except Exception as e:  # noqa: BLE001 - a web scrape: one file no parser foresaw must not sink the corpus
+        yield Parsed(rel, skipped=f"unreadable MIDI: {type(e).__name__}: {e}")
+        return
     matched = archive_of(cfg).root == "lmd_matched"
-    sustain = bool(getattr(cfg, "sustain", False))
-    for md5, paths in tqdm(distinct_files(raw_dir).items(), desc="lakh: parse", unit="file"):
-        rel = paths[0].relative_to(raw_dir).as_posix()
-        try:
-            score = read_midi(paths[0], cfg.steps_per_quarter, piece_id=md5, sustain=sustain)
-        except (CorruptMidiError, OSError) as e:
-            yield Parsed(rel, skipped=str(e))
-            continue
-        except Exception as e:  # noqa: BLE001 - a web scrape: one file no parser foresaw must not sink the corpus
-            yield Parsed(rel, skipped=f"unreadable MIDI: {type(e).__name__}: {e}")
-            continue
-        meta = {"msd_tracks": [p.parent.name for p in paths]} if matched else {}
-        yield Parsed(rel, score=replace(score, source=rel, meta=meta))
+    meta = {"msd_tracks": [Path(r).parent.name for r in rels]} if matched else {}
+    yield Parsed(rel, score=replace(score, source=rel, meta=meta))
+
+
+def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
+    return read_units(raw_dir, cfg, units, read_unit, "lakh: parse")

@@ -26,9 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from tunelab.corpora import Parsed
+from tunelab.corpora import Parsed, read_units
 from tunelab.corpora.download import fetch_pinned, safe_member_path, verify_archive
 from tunelab.corpora.midi_dir import midi_files
 from tunelab.music.midi_io import CorruptMidiError, read_midi
@@ -81,26 +79,35 @@ def metadata(raw_dir: Path) -> dict[str, dict[str, str]]:
     return {r["midi_filename"]: r for r in rows}
 
 
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
+def units(raw_dir: Path, cfg: Any) -> list[tuple[str, dict[str, str] | None, bool]]:
+    """(relative path, its metadata row, whether the file is there): every MIDI file in
+    order, then the rows whose file is missing."""
     rows = metadata(raw_dir)
-    seen = set()
-    for path in tqdm(midi_files(raw_dir), desc="maestro: parse", unit="file"):
-        rel = path.relative_to(raw_dir).as_posix()
-        seen.add(rel)
-        row = rows.get(rel)
-        split = SPLITS.get(row["split"]) if row else None
-        if split is None:
-            why = f"split {row['split']!r} is not train/validation/test" if row else f"not in {METADATA_CSV}"
-            yield Parsed(rel, skipped=why)
-            continue
-        try:
-            score = read_midi(path, cfg.steps_per_quarter, piece_id=rel.rsplit(".", 1)[0],
-                              sustain=bool(getattr(cfg, "sustain", True)))
-        except (CorruptMidiError, OSError) as e:
-            yield Parsed(rel, skipped=str(e))
-            continue
-        meta = {"split": split, "composer": row["canonical_composer"], "title": row["canonical_title"],
-                "year": int(row["year"])}
-        yield Parsed(rel, score=replace(score, source=rel, meta=meta))
-    for rel in sorted(rows.keys() - seen):
+    files = [p.relative_to(raw_dir).as_posix() for p in midi_files(raw_dir)]
+    missing = sorted(rows.keys() - set(files))
+    return [(rel, rows.get(rel), True) for rel in files] + [(rel, rows[rel], False) for rel in missing]
+
+
+def read_unit(raw_dir: Path, cfg: Any, unit: tuple[str, dict[str, str] | None, bool]) -> Iterator[Parsed]:
+    rel, row, present = unit
+    if not present:
         yield Parsed(rel, skipped=f"listed in {METADATA_CSV} but not in the archive")
+        return
+    split = SPLITS.get(row["split"]) if row else None
+    if split is None:
+        why = f"split {row['split']!r} is not train/validation/test" if row else f"not in {METADATA_CSV}"
+        yield Parsed(rel, skipped=why)
+        return
+    try:
+        score = read_midi(raw_dir / rel, cfg.steps_per_quarter, piece_id=rel.rsplit(".", 1)[0],
+                          sustain=bool(getattr(cfg, "sustain", True)))
+    except (CorruptMidiError, OSError) as e:
+        yield Parsed(rel, skipped=str(e))
+        return
+    meta = {"split": split, "composer": row["canonical_composer"], "title": row["canonical_title"],
+            "year": int(row["year"])}
+    yield Parsed(rel, score=replace(score, source=rel, meta=meta))
+
+
+def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
+    return read_units(raw_dir, cfg, units, read_unit, "maestro: parse")

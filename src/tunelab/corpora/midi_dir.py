@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tunelab.corpora import Parsed
+from tunelab.corpora import Parsed, read_units
 from tunelab.music.midi_io import CorruptMidiError, read_midi
 
 SUFFIXES = (".mid", ".midi")
@@ -33,12 +33,19 @@ def fetch(dest: Path, cfg: Any) -> dict:
     return {"source": str(root.resolve()), "version": "user folder", "license": "the user's"}
 
 
+def units(raw_dir: Path, cfg: Any) -> list[str]:
+    """The MIDI files' paths relative to ``raw_dir``, sorted."""
+    return [p.relative_to(raw_dir).as_posix() for p in midi_files(raw_dir)]
+
+
+def read_unit(raw_dir: Path, cfg: Any, rel: str) -> Iterator[Parsed]:
+    try:
+        score = read_midi(raw_dir / rel, cfg.steps_per_quarter, piece_id=rel.rsplit(".", 1)[0])
+    except (CorruptMidiError, OSError) as e:
+        yield Parsed(rel, skipped=str(e))
+        return
+    yield Parsed(rel, score=score)
+
+
 def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    for path in tqdm(midi_files(raw_dir), desc="midi_dir: parse", unit="file"):
-        rel = path.relative_to(raw_dir).as_posix()
-        try:
-            score = read_midi(path, cfg.steps_per_quarter, piece_id=rel.rsplit(".", 1)[0])
-        except (CorruptMidiError, OSError) as e:
-            yield Parsed(rel, skipped=str(e))
-            continue
-        yield Parsed(rel, score=score)
+    return read_units(raw_dir, cfg, units, read_unit, "midi_dir: parse")

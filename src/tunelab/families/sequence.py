@@ -12,6 +12,7 @@ import logging
 import math
 import random
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def test_nll(net: torch.nn.Module, sequences, encoding, window: int | None = Non
     return out
 
 
-def scored_split(folder: Path, split: str) -> list[np.ndarray]:
+def scored_split(folder: Path, split: str) -> Sequence[np.ndarray]:
     """The sequences of a split that a score is computed over.
 
     Raises:
@@ -75,8 +76,8 @@ def scored_split(folder: Path, split: str) -> list[np.ndarray]:
     """
     seqs = load_split(folder, split)
     if not seqs:
-        raise ValueError(f"{folder}/{split}.npz holds no pieces, so there is nothing to score: add pieces "
-                         f"to the corpus or raise split.{split}")
+        raise ValueError(f"{folder}: the {split} split holds no pieces, so there is nothing to score: "
+                         f"add pieces to the corpus or raise split.{split}")
     return seqs
 
 

@@ -328,10 +328,12 @@ def _truncate(events: list[int], length: int) -> list[int]:
     return builder.events
 
 
+def melody_from_record(d: dict) -> tuple[Melody, str]:
+    """(melody, split) of one line of ``melodies.jsonl.gz``."""
+    split = d.pop("split")
+    return Melody(**{**d, "events": tuple(d["events"])}), split
+
+
 def load_melodies(path: Path) -> list[tuple[Melody, str]]:
     """(melody, split) pairs written by :func:`tunelab.pipeline.extract.extract`."""
-    out = []
-    for d in read_jsonl_gz(path):
-        split = d.pop("split")
-        out.append((Melody(**{**d, "events": tuple(d["events"])}), split))
-    return out
+    return [melody_from_record(d) for d in read_jsonl_gz(path)]

@@ -1,11 +1,10 @@
-"""The download and extract stages: raw files + manifest, then scores, melodies, stats."""
+"""The download and extract stages: raw files + manifest, then scores, melodies, stats
+(their format: tunelab.shards)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -13,12 +12,12 @@ from tqdm import tqdm
 
 from tunelab.atomic import atomic_dir, write_json_atomic
 from tunelab.config import corpus_settings
-from tunelab.corpora import corpus_module, split_of
+from tunelab.corpora import corpus_module
 from tunelab.corpora.download import file_digests
 from tunelab.corpora.midi_dir import midi_files
-from tunelab.music.melody import Melody, extract_melodies
-from tunelab.music.score import Score, save_scores, write_jsonl_gz
 from tunelab.paths import interim_dir, raw_dir
+from tunelab.pipeline.parallel import engine_of, map_ordered, shards
+from tunelab.pipeline.workers import ExtractJob, ExtractShard, extract_shard
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -55,15 +54,13 @@ def stale_user_copy(cfg: DictConfig, raw: Path) -> str | None:
     return None
 
 
-def piece_split(score: Score, cfg: DictConfig) -> str:
-    return score.meta.get("split") or split_of(score.id, cfg.split.valid, cfg.split.test)
-
-
 def extract(cfg: DictConfig) -> dict:
     """Parse the raw corpus, extract melodies, write data/interim/{corpus}/.
 
     Melodies are stored as extracted, at their real pitches; each encoding squashes them
-    into its own range at the tokenize stage, as Magenta's EncoderPipeline does.
+    into its own range at the tokenize stage, as Magenta's EncoderPipeline does. The corpus
+    is read in shards by ``preprocess.workers`` processes (tunelab.pipeline.parallel) and
+    written in shard order, so the bytes do not depend on how many ran.
     """
     src = raw_dir(cfg)
     if cfg.corpus.kind == "midi_dir" and (why := stale_user_copy(cfg, src)):
@@ -77,42 +74,48 @@ def extract(cfg: DictConfig) -> dict:
     ignore_poly = (cfg.corpus.ignore_polyphonic_notes
                    if cfg.corpus.ignore_polyphonic_notes is not None else ex.ignore_polyphonic_notes)
     tracks = list(cfg.corpus.melody_tracks) if cfg.corpus.melody_tracks else None
-    scores: list[Score] = []
-    melodies: list[Melody] = []
-    skipped: dict[str, str] = {}
-    counts: Counter = Counter()
-    for parsed in corpus_module(cfg.corpus.kind).read(src, settings):
-        if parsed.score is None:
-            skipped[parsed.source] = parsed.skipped
-            continue
-        score = replace(parsed.score, meta={**parsed.score.meta, "split": piece_split(parsed.score, cfg)})
-        scores.append(score)
-        found, stats = extract_melodies(
-            score, ex.min_bars, ex.max_steps_truncate, ex.min_unique_pitches, ex.gap_bars,
-            ignore_poly, tracks=tracks)
-        counts.update(stats)
-        melodies += found
-    if not scores:
-        raise ValueError(f"corpus {cfg.corpus.name}: no readable pieces in {src} "
-                         f"({len(skipped)} skipped; see reasons with --verbose)")
-    split_counts = Counter(s.meta["split"] for s in scores)
-    stats = {
-        "corpus": cfg.corpus.name,
-        "pieces": len(scores),
-        "pieces_by_split": dict(sorted(split_counts.items())),
-        "notes": sum(s.num_notes for s in scores),
-        "melodies": len(melodies),
-        "melody_steps": sum(len(m) for m in melodies),
-        "extraction": dict(sorted(counts.items())),
-        "settings": {"ignore_polyphonic_notes": ignore_poly, "melody_tracks": tracks},
-        "skipped_files": len(skipped),
-        "skipped": skipped,
-    }
+    job = ExtractJob(cfg.corpus.kind, src, settings,
+                     (ex.min_bars, ex.max_steps_truncate, ex.min_unique_pitches, ex.gap_bars, ignore_poly),
+                     tracks, cfg.split.valid, cfg.split.test)
+    engine = engine_of(cfg)
+    units = corpus_module(cfg.corpus.kind).units(src, settings)
+    tasks = [(job, chunk) for chunk in shards(units, engine.shard_size)]
+    total = ExtractShard()
     out = interim_dir(cfg)
-    with atomic_dir(out) as tmp:
-        save_scores(tmp / "scores.jsonl.gz", tqdm(scores, desc="write scores", leave=False))
-        split_by_id = {s.id: s.meta["split"] for s in scores}
-        write_jsonl_gz(tmp / "melodies.jsonl.gz", (
-            {**m.__dict__, "events": list(m.events), "split": split_by_id[m.piece_id]} for m in melodies))
+    with atomic_dir(out) as tmp, open(tmp / "scores.jsonl.gz", "wb") as scores, \
+            open(tmp / "melodies.jsonl.gz", "wb") as melodies, \
+            tqdm(total=len(units), desc=f"extract {cfg.corpus.name}", unit="file") as bar:
+        results = map_ordered(extract_shard, tasks, engine, len(tasks))
+        for (_, chunk), shard in zip(tasks, results, strict=True):
+            scores.write(shard.scores)
+            melodies.write(shard.melodies)
+            _add(total, shard)
+            bar.update(len(chunk))
+        if not total.pieces:
+            raise ValueError(f"corpus {cfg.corpus.name}: no readable pieces in {src} "
+                             f"({len(total.skipped)} skipped; see reasons with --verbose)")
+        stats = {
+            "corpus": cfg.corpus.name,
+            "pieces": total.pieces,
+            "pieces_by_split": dict(sorted(total.by_split.items())),
+            "notes": total.notes,
+            "melodies": total.melody_count,
+            "melody_steps": total.melody_steps,
+            "extraction": dict(sorted(total.extraction.items())),
+            "settings": {"ignore_polyphonic_notes": ignore_poly, "melody_tracks": tracks},
+            "skipped_files": len(total.skipped),
+            "skipped": total.skipped,
+        }
         write_json_atomic(tmp / "stats.json", stats)
     return stats
+
+
+def _add(total: ExtractShard, shard: ExtractShard) -> None:
+    """Fold a shard's counts into the running total (its bytes are already written)."""
+    total.pieces += shard.pieces
+    total.notes += shard.notes
+    total.melody_count += shard.melody_count
+    total.melody_steps += shard.melody_steps
+    total.by_split.update(shard.by_split)
+    total.extraction.update(shard.extraction)
+    total.skipped.update(shard.skipped)

@@ -54,7 +54,7 @@ def sample_accompaniments(cfg: DictConfig, net: torch.nn.Module, encoding: Voice
     ``sample.num_steps`` steps) -> samples/{model}-{corpus}/sample_NN.mid."""
     pieces = load_split(processed_dir(cfg), "test")[:cfg.sample.num_outputs]
     if not pieces:
-        raise FileNotFoundError(f"{processed_dir(cfg)}/test.npz has no pieces to accompany")
+        raise FileNotFoundError(f"{processed_dir(cfg)}: the test split has no pieces to accompany")
     settings, written = _settings(cfg), []
     with atomic_dir(samples_dir(cfg)) as out:
         for i, labels in enumerate(tqdm(pieces, desc="accompany", unit="piece")):

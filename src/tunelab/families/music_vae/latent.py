@@ -287,7 +287,7 @@ def evaluate_music_vae(cfg: DictConfig, net: MusicVAE, encoding: Any) -> dict:
         ds = LatentWindowDataset(load_split(folder, split), encoding.window_steps, encoding.num_parts,
                                  random=False)
         if not len(ds):
-            raise ValueError(f"{folder}/{split}.npz has no windows; the corpus is too small "
+            raise ValueError(f"{folder}: the {split} split has no windows; the corpus is too small "
                              f"for {encoding.name}")
         windows[split] = torch.stack([ds[k]["labels"] for k in range(len(ds))])
         metrics[split] = reconstruction_metrics(net, windows[split], cfg.seed)
