@@ -268,3 +268,40 @@ def test_reconstruction_metrics_by_hand(trained_tiny):
     bits = m["kl_bits_per_window"] * math.log(2)
     assert m["elbo_per_window"] == pytest.approx(-(m["reconstruction_nll_per_window"] + bits))
     assert m["nll_bound_per_step"] == pytest.approx(-m["elbo_per_window"] / 16)
+
+
+def test_lstms_and_output_layer_start_as_magentas():
+    # magenta/models/music_vae/lstm_utils.py rnn_cell: LSTMBlockCell(forget_bias=1.0), glorot kernel
+    net = MusicVAE(num_classes=12, bars=2, z_size=8, encoder_size=16, decoder_size=24, hierarchical=True)
+    lstms = [m for m in net.modules() if isinstance(m, torch.nn.LSTM)]
+    assert len(lstms) == 3  # encoder, conductor, core decoder
+    for lstm in lstms:
+        H = lstm.hidden_size
+        for name, p in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                assert torch.equal(p[H:2 * H], torch.ones(H)), name  # forget gate (i, f, g, o)
+                assert not p[:H].any() and not p[2 * H:].any(), name
+            elif name.startswith("bias_hh"):
+                assert not p.any(), name
+            else:
+                ih = getattr(lstm, name.replace("weight_hh", "weight_ih"))
+                fan = ih.shape[1] + H + 4 * H  # one kernel over [x; h] -> 4H
+                assert p.abs().max() <= math.sqrt(6 / fan), name
+    out = net.decoders[0].out
+    assert not out.bias.any() and out.weight.abs().max() <= math.sqrt(6 / (24 + 12))
+
+
+def test_sampled_accuracy_is_of_the_argmax_given_sampled_inputs():
+    # lstm_models.py CategoricalLstmDecoder._flat_reconstruction_loss: accuracy of argmax(logits),
+    # with the inputs sampled (sampling probability 1 at eval), not of the samples themselves
+    from tunelab.families.music_vae.latent import reconstruction_metrics
+
+    net = MusicVAE(num_classes=12, bars=1, z_size=8, encoder_size=16, decoder_size=16)
+    with torch.no_grad():  # every step: p(class 0) = 0.6, the rest spread over the other 11
+        net.decoders[0].out.weight.zero_()
+        net.decoders[0].out.bias.copy_(torch.log(torch.tensor([0.6] + [0.4 / 11] * 11)))
+    x = torch.zeros(64, 16, 1, dtype=torch.long)
+    m = reconstruction_metrics(net, x, seed=0)
+    assert m["accuracy_teacher_forced"] == 1.0 and m["accuracy_sampled"] == 1.0
+    assert m["accuracy_greedy"] == 1.0
+    assert m["accuracy_sample_match"] == pytest.approx(0.6, abs=0.05)

@@ -5,7 +5,9 @@ Gaussian latent, and a categorical LSTM decoder -- flat, or hierarchical under a
 Follows magenta/models/music_vae/lstm_models.py: ``sigma = softplus(dense(h))``; decoder
 states start at ``tanh(dense(embedding))`` (weights N(0, 0.001)) and the embedding is
 concatenated to every decoder input; the window's first decoder input is all zeros, a
-bar's first input the previous bar's last event. The conductor runs on zero inputs
+bar's first input the previous bar's last event. Every LSTM starts as Magenta's
+``LSTMBlockCell`` (glorot-uniform kernel, zero bias plus forget bias 1) and the output
+projection as a ``tf.layers.Dense`` (glorot-uniform, zero bias). The conductor runs on zero inputs
 (``disable_autoregression=True``), so with teacher forcing every bar decodes on its own
 -- here all bars in one batch, which is what makes training fast. A trio has one core
 decoder per part under the shared conductor (``SplitMultiOutLstmDecoder``), each fed its
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunelab.models.components.sampling import scale_logits
+from tunelab.models.components.tf_init import tf_linear_, tf_lstm_
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
@@ -165,6 +168,12 @@ class MusicVAE(nn.Module):
         cond = decoder_size if hierarchical else z_size
         self.decoders = nn.ModuleList(CategoricalLstmDecoder(num_classes, cond, decoder_size, decoder_layers)
                                       for _ in range(num_parts))
+        # magenta/models/music_vae/lstm_utils.py rnn_cell: LSTMBlockCell (glorot kernel, forget_bias=1)
+        for m in self.modules():
+            if isinstance(m, nn.LSTM):
+                tf_lstm_(m)
+        for dec in self.decoders:
+            tf_linear_(dec.out)  # lstm_models.py output_projection: a tf.layers.Dense
 
     def encode(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``mu`` and ``sigma`` (B, z_size) of q(z | labels (B, T, P))."""
