@@ -152,3 +152,29 @@ def test_empty_score():
     assert x.shape == (4, 388)
     # Token ids give the same one-hot rows without re-encoding a decoded score.
     assert (enc.inputs(x.argmax(axis=1)) == x).all()
+
+
+def test_array_encoding_gives_the_event_walks_tokens():
+    # encode() computes on arrays; it must give events_to_labels(score_to_events(s)) token
+    # for token: long gaps (several shifts), velocity-bin changes, ties, silent notes, tempi.
+    import random
+
+    import numpy as np
+
+    from tunelab.encodings.performance import score_to_labels
+
+    enc, rng = PerformanceEncoding(), random.Random(0)
+    for _ in range(300):
+        tracks = []
+        for _ in range(rng.randint(0, 3)):
+            notes = []
+            for _ in range(rng.randint(0, 25)):
+                start = rng.randint(0, rng.choice([5, 50, 2000]))
+                end = start + rng.randint(1, rng.choice([2, 30, 500]))
+                velocity = rng.choice([0, 1, 4, 5, 64, 127, rng.randint(0, 127)])
+                notes.append(Note(start, end, rng.randint(0, 127), velocity))
+            tracks.append(notes)
+        score = _score(*tracks, spq=rng.choice([1, 4, 24, 480]), qpm=rng.choice([120.0, 33.3, 250.0, 999.9]))
+        expected = enc.events_to_labels(score_to_events(score))
+        got = score_to_labels(score)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)

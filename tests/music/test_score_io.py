@@ -15,3 +15,21 @@ def test_saved_scores_round_trip_and_repeat_byte_for_byte(tmp_path):
     save_scores(tmp_path / "b.jsonl.gz", scores)
     assert load_scores(tmp_path / "a.jsonl.gz") == scores
     assert (tmp_path / "a.jsonl.gz").read_bytes() == (tmp_path / "b.jsonl.gz").read_bytes()
+
+
+def test_notes_from_columns_are_the_checked_notes():
+    import numpy as np
+    import pytest
+
+    from tunelab.music.score import BadNoteError, Note, Track, notes_from_columns, valid_note_columns
+
+    cols = ([4, 0, 0], [8, 4, 2], [60, 62, 60], [80, 0, 127])
+    fast = notes_from_columns(*cols)
+    assert fast == tuple(map(Note, *cols)) and all(type(n) is Note for n in fast)
+    assert Track("t", fast) == Track("t", tuple(map(Note, *cols)))
+    assert valid_note_columns(*map(np.asarray, cols))
+    bads = (([0], [0], [60], [80]), ([-1], [2], [60], [80]), ([0], [2], [128], [80]), ([0], [2], [60], [128]))
+    for bad in bads:
+        assert not valid_note_columns(*map(np.asarray, bad))
+        with pytest.raises(BadNoteError):
+            Note(*(c[0] for c in bad))

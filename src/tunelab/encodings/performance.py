@@ -141,6 +141,55 @@ def score_to_events(score: Score) -> list[PerformanceEvent]:
     return events
 
 
+_SHIFT_LABEL = _OFFSETS[TIME_SHIFT] - 1  # + shift (1..100)
+_VELOCITY_LABEL = _OFFSETS[VELOCITY] - 1  # + bin (1..32)
+
+
+def score_to_labels(score: Score) -> np.ndarray:
+    """``events_to_labels(score_to_events(score))``, token for token, with array operations.
+
+    The same float operations as :func:`_quantized_notes` (element-wise), the same orders
+    (notes by (start, pitch, end, velocity) in steps; marks by (tick, note, off)), and the
+    events each mark adds: shifts of 100 then the rest, a VELOCITY event before a NOTE_ON
+    whose bin differs from the last NOTE_ON's, then the NOTE_ON or NOTE_OFF.
+    """
+    rows = [(n.start, n.end, n.pitch, n.velocity) for t in score.tracks for n in t.notes if n.velocity]
+    if not rows:
+        return np.zeros(0, dtype=np.int64)
+    a = np.asarray(rows, dtype=np.int64)
+    start, end, pitch, velocity = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    order = np.lexsort((velocity, end, pitch, start))  # stable, as list.sort with the same key
+    sps = score.seconds_per_step()
+    on = ((start[order] * sps) * STEPS_PER_SECOND + 0.5).astype(np.int64)
+    off = np.maximum(((end[order] * sps) * STEPS_PER_SECOND + 0.5).astype(np.int64), on + 1)
+    pitch = pitch[order]
+    vbin = (velocity[order] - 1) // _bin_size() + 1  # bin of the binned velocity: the same bin
+    n = len(on)
+    index = np.arange(n)
+    tick = np.concatenate([on, off])
+    note = np.concatenate([index, index])
+    is_off = np.concatenate([np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)])
+    marks = np.lexsort((is_off, note, tick))
+    tick, note, is_off = tick[marks], note[marks], is_off[marks]
+    gap = np.diff(tick, prepend=0)
+    full, rest = gap // MAX_SHIFT_STEPS, gap % MAX_SHIFT_STEPS
+    shifts = full + (rest > 0)
+    # a NOTE_ON's bin against the previous NOTE_ON's (0 before the first)
+    on_bins = vbin[note[is_off == 0]]
+    changed_on = on_bins != np.concatenate([[0], on_bins[:-1]])
+    velocity_event = np.zeros(2 * n, dtype=bool)
+    velocity_event[is_off == 0] = changed_on
+    count = shifts + velocity_event + 1
+    first = np.cumsum(count) - count
+    out = np.full(int(count.sum()), _SHIFT_LABEL + MAX_SHIFT_STEPS, dtype=np.int64)  # shifts of 100
+    has_rest = rest > 0
+    out[(first + full)[has_rest]] = _SHIFT_LABEL + rest[has_rest]
+    out[(first + shifts)[velocity_event]] = _VELOCITY_LABEL + vbin[note[velocity_event]]
+    note_offset = np.where(is_off == 1, _OFFSETS[NOTE_OFF], _OFFSETS[NOTE_ON])
+    out[first + shifts + velocity_event] = note_offset + pitch[note]
+    return out
+
+
 def events_to_score(
     events: Iterable[tuple[str, int]],
     score_id: str = TRACK_NAME,
@@ -276,8 +325,8 @@ class PerformanceEncoding:
         return [label_to_event(int(x)) for x in np.asarray(labels).reshape(-1)]
 
     def encode(self, score: Score) -> np.ndarray:
-        """Token ids of ``score_to_events(score)``."""
-        return self.events_to_labels(score_to_events(score))
+        """Token ids of ``score_to_events(score)`` (computed on arrays: :func:`score_to_labels`)."""
+        return score_to_labels(score)
 
     def decode(
         self,

@@ -123,12 +123,14 @@ class _MelodyBuilder:
             del self.events[steps:]
 
     def add_note(self, pitch: int, start: int, end: int) -> None:
-        # Everything from `start` on is overwritten: a later note cuts an earlier one.
+        # Everything from `start` on is overwritten: a later note cuts an earlier one. After
+        # it, last_on_off() is (start, end) (end > start: the last events are pitch,
+        # NO_EVENT..., NOTE_OFF).
         self.set_length(end + 1)
         self.events[start] = pitch
         self.events[end] = MELODY_NOTE_OFF
-        for i in range(start + 1, end):
-            self.events[i] = MELODY_NO_EVENT
+        if end > start + 1:
+            self.events[start + 1:end] = [MELODY_NO_EVENT] * (end - start - 1)
 
     def last_on_off(self) -> tuple[int, int]:
         last_off = len(self.events)
@@ -179,12 +181,13 @@ def melody_from_track(
     # The melody begins on the bar line at or before its first note.
     start = notes[0].start - (notes[0].start - search_start_step) % bar_steps
     mel = _MelodyBuilder()
+    last_on = last_off = -1
     for note in notes:
         s, e = note.start - start, note.end - start
         if not mel.events:
             mel.add_note(note.pitch, s, e)
+            last_on, last_off = s, e  # mel.last_on_off() after add_note (see there)
             continue
-        last_on, last_off = mel.last_on_off()
         if s == last_on:
             if ignore_polyphonic_notes:
                 continue  # notes are sorted by pitch descending: the highest is already in
@@ -192,6 +195,7 @@ def melody_from_track(
         if len(mel.events) and s - last_off >= gap_bars * bar_steps:
             break  # a silence of gap_bars or more ends the melody
         mel.add_note(note.pitch, s, e)
+        last_on, last_off = s, e
     if mel.events and mel.events[-1] == MELODY_NOTE_OFF:
         del mel.events[-1]
     length = len(mel.events)
@@ -246,6 +250,10 @@ def split_on_time_signatures(score: Score) -> list[tuple[Score, int]]:
     tunelab quantizes in quarter notes, not seconds.
     """
     changes = sorted({ts.step: ts for ts in score.time_signatures}.values(), key=lambda t: t.step)
+    if len(changes) == 1 and changes[0].step == 0:
+        # one segment from step 0 past the last note end: every note is kept as it is
+        return [(replace(score, time_signatures=(changes[0],)) if score.time_signatures != (changes[0],)
+                 else score, 0)]
     bounds = [ts.step for ts in changes] + [max(score.total_steps, changes[-1].step) + 1]
     pieces = []
     for ts, lo, hi in zip(changes, bounds[:-1], bounds[1:], strict=True):

@@ -30,7 +30,7 @@ import symusic
 from tunelab.atomic import atomic_file
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER
 from tunelab.music.midi_scan import ChunkScan, FileScan, NotReproducible, scan_midi
-from tunelab.music.score import Note, Score, TimeSignature, Track
+from tunelab.music.score import Note, Score, TimeSignature, Track, notes_from_columns, valid_note_columns
 from tunelab.music.sustain import SUSTAIN_CONTROL, PedalledPart, apply_sustain
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ MIDI_HEADER = b"MThd"
 READERS = ("symusic", "pretty_midi")
 
 # One instrument as pretty_midi reads it: name, notes as (start, end, pitch, velocity) in
-# ticks, program, is_drum.
-Instrument = tuple[str, Sequence[tuple[int, int, int, int]], int, bool]
+# ticks (tuples, or the rows of an int64 array: the symusic reader's), program, is_drum.
+Instrument = tuple[str, Sequence[tuple[int, int, int, int]] | np.ndarray, int, bool]
 
 
 class CorruptMidiError(ValueError):
@@ -143,7 +143,14 @@ def _score(instruments: Sequence[Instrument], tempi: Sequence[float],
         a = np.asarray(ticks, dtype=np.int64).reshape(-1, 4)  # start, end, pitch, velocity
         start = step(a[:, 0])
         end = np.maximum(step(a[:, 1]), start + 1)  # a note that would vanish keeps one step
-        notes = tuple(map(Note, start.tolist(), end.tolist(), a[:, 2].tolist(), a[:, 3].tolist()))
+        pitch, velocity = a[:, 2], a[:, 3]
+        if valid_note_columns(start, end, pitch, velocity):
+            # in the order Track sorts them (so its sort finds them sorted), built unchecked
+            order = np.lexsort((velocity, pitch, end, start))
+            notes = notes_from_columns(start[order].tolist(), end[order].tolist(),
+                                       pitch[order].tolist(), velocity[order].tolist())
+        else:  # Note raises, for the first bad note in pretty_midi's order
+            notes = tuple(map(Note, start.tolist(), end.tolist(), pitch.tolist(), velocity.tolist()))
         tracks.append(Track(name or f"track{i}", notes, int(program), bool(is_drum)))
     if all(t.is_drum for t in tracks):
         raise CorruptMidiError("drums only: no pitched notes")
@@ -209,8 +216,10 @@ def read_midi_symusic(path: str | Path, steps_per_quarter: int = DEFAULT_STEPS_P
     found = [(chunk, channel, inst) for chunk in scan.chunks
              for channel, inst in _chunk_instruments(data, scan, chunk)]
     instruments = [inst for _, _, inst in found]
-    if sustain:
-        instruments = _sustained(instruments, _pedals(found))
+    if sustain:  # the pedal works on pretty_midi's notes as (start, end, pitch, velocity) tuples
+        found = [(chunk, channel, (name, list(map(tuple, notes.tolist())), program, is_drum))
+                 for chunk, channel, (name, notes, program, is_drum) in found]
+        instruments = _sustained([inst for _, _, inst in found], _pedals(found))
     return _score(instruments, tempi, scan.time_signatures, tpq, steps_per_quarter,
                   piece_id or path.stem, str(path))
 
@@ -446,7 +455,7 @@ def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[tu
             order, tick, off_pitch = first_off.get(c << 7 | q, (None, -1, -1))
             if tick != created or not np.any((p == off_pitch) & (e == tick)):
                 order = None
-            notes = list(zip(s.tolist(), e.tolist(), p.tolist(), v.tolist(), strict=True))
+            notes = np.stack([s, e, p, v], axis=1)  # rows (start, end, pitch, velocity), int64
             found.append((created, order, (c, (_name_at(chunk.names, created, order), notes, q, c == 9))))
     tied = [f for f in found if sum(g[0] == f[0] for g in found) > 1]
     if any(order is None for _, order, _ in tied):

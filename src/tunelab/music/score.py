@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from operator import attrgetter
 from pathlib import Path
 
 from tunelab.atomic import atomic_file
@@ -40,6 +41,27 @@ class Note:
             raise BadNoteError(f"velocity {self.velocity} outside 0..127")
 
 
+def valid_note_columns(start, end, pitch, velocity) -> bool:
+    """Whether every row of these integer arrays makes a Note (its checks, array-wise)."""
+    return bool(((pitch >= 0) & (pitch <= 127) & (start >= 0) & (end > start)
+                 & (velocity >= 0) & (velocity <= 127)).all())
+
+
+def notes_from_columns(start: Iterable[int], end: Iterable[int], pitch: Iterable[int],
+                       velocity: Iterable[int]) -> tuple[Note, ...]:
+    """Notes from columns of ints that :func:`valid_note_columns` accepted: the same Notes
+    as ``map(Note, ...)`` gives, built without re-running each note's checks (twice as fast)."""
+    new, out = object.__new__, []
+    for s, e, p, v in zip(start, end, pitch, velocity, strict=True):
+        n = new(Note)
+        n.__dict__.update(start=s, end=e, pitch=p, velocity=v)
+        out.append(n)
+    return tuple(out)
+
+
+_NOTE_ORDER = attrgetter("start", "end", "pitch", "velocity")  # Note's fields, in order
+
+
 @dataclass(frozen=True)
 class Track:
     """A named part (a voice, an instrument) with its notes sorted by (start, end, pitch)."""
@@ -50,7 +72,8 @@ class Track:
     is_drum: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "notes", tuple(sorted(self.notes)))
+        # the order Note's comparisons give, from keys compared in C (stable, as sorted())
+        object.__setattr__(self, "notes", tuple(sorted(self.notes, key=_NOTE_ORDER)))
 
 
 @dataclass(frozen=True)
