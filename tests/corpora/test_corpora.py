@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import mido
 import pytest
 
-from tunelab.corpora import bach, children, jazz, jsb, split_of
+from tunelab.corpora import bach, children, corpus_module, jazz, jsb, split_of
 from tunelab.music.music21_io import score_from_music21
 from tunelab.pipeline.extract import extract
 
@@ -18,7 +18,7 @@ SETTINGS = SimpleNamespace(steps_per_quarter=4)
 def test_bach_chorale_has_satb_voices(tmp_path):
     src = next(p for p in bach._source_files() if p.name == "bwv1.6.mxl")
     (tmp_path / src.name).write_bytes(src.read_bytes())
-    [parsed] = list(bach.read(tmp_path, SETTINGS))
+    [parsed] = list(corpus_module("bach").read(tmp_path, SETTINGS))
     assert [t.name for t in parsed.score.tracks] == ["S", "A", "T", "B"]  # horn doubling left out
     soprano = parsed.score.track("S").notes
     # bwv1.6 opens with a one-beat pickup: padded so the first downbeat is step 16
@@ -57,7 +57,7 @@ def test_jazz_solo_on_annotated_grid(tmp_path, mirror):
 
 def test_jsb_keeps_official_split(tmp_path, mirror):
     jsb.fetch(tmp_path, SimpleNamespace(mirror_path=mirror))
-    parsed = list(jsb.read(tmp_path, SETTINGS))
+    parsed = list(corpus_module("jsb").read(tmp_path, SETTINGS))
     splits = [p.score.meta["split"] for p in parsed]
     assert {s: splits.count(s) for s in ("train", "valid", "test")} == {"train": 229, "valid": 76, "test": 77}
     assert [t.name for t in parsed[0].score.tracks] == ["S", "A", "T", "B"]

@@ -5,7 +5,7 @@ manifest fields; ``read(raw_dir, cfg)`` yields :class:`Parsed` records, one per 
 per unreadable file, so one bad file never sinks a corpus. Reading is cut into independent
 ``units(raw_dir, cfg)`` (a file, usually; small and picklable) that ``read_unit(raw_dir,
 cfg, unit)`` reads, so the extract stage can read them in parallel workers; ``read`` is
-every unit in order.
+every unit in order (:meth:`CorpusModule.read`).
 """
 
 from __future__ import annotations
@@ -33,28 +33,26 @@ class Parsed:
 
 @dataclass(frozen=True)
 class CorpusModule:
+    kind: str
     fetch: Callable[[Path, Any], dict]
-    read: Callable[[Path, Any], Iterator[Parsed]]
     units: Callable[[Path, Any], list]
     read_unit: Callable[[Path, Any, Any], Iterator[Parsed]]
+
+    def read(self, raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
+        """Every unit of the corpus read in order in this process, with a progress bar."""
+        for unit in tqdm(self.units(raw_dir, cfg), desc=f"{self.kind}: parse", unit="file"):
+            yield from self.read_unit(raw_dir, cfg, unit)
 
 
 KINDS = ("bach", "children", "jazz", "jsb", "lakh", "maestro", "midi_dir")
 
 
 def corpus_module(kind: str) -> CorpusModule:
-    """The fetch/read pair of a corpus kind (one of :data:`KINDS`)."""
+    """The fetch/units/read_unit of a corpus kind (one of :data:`KINDS`)."""
     if kind not in KINDS:
         raise KeyError(f"unknown corpus kind {kind!r}; choose one of {', '.join(KINDS)}")
     mod = import_module(f"tunelab.corpora.{kind}")
-    return CorpusModule(fetch=mod.fetch, read=mod.read, units=mod.units, read_unit=mod.read_unit)
-
-
-def read_units(raw_dir: Path, cfg: Any, units: Callable[[Path, Any], list],
-               read_unit: Callable[[Path, Any, Any], Iterator[Parsed]], desc: str) -> Iterator[Parsed]:
-    """Every unit of a corpus read in order in this process, with a progress bar."""
-    for unit in tqdm(units(raw_dir, cfg), desc=desc, unit="file"):
-        yield from read_unit(raw_dir, cfg, unit)
+    return CorpusModule(kind, fetch=mod.fetch, units=mod.units, read_unit=mod.read_unit)
 
 
 def split_of(piece_id: str, valid: float, test: float) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import music21
 from tqdm import tqdm
 
-from tunelab.corpora import Parsed, read_units
+from tunelab.corpora import Parsed
 from tunelab.music.constants import SATB
 from tunelab.music.music21_io import score_from_music21
 
@@ -74,6 +74,3 @@ def read_unit(raw_dir: Path, cfg: Any, name: str) -> Iterator[Parsed]:
     score = score_from_music21(m21, path.stem, cfg.steps_per_quarter, parts, path.name)
     yield Parsed(path.name, score=score)
 
-
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    return read_units(raw_dir, cfg, units, read_unit, "bach: parse")

@@ -13,7 +13,7 @@ from typing import Any
 
 import music21
 
-from tunelab.corpora import Parsed, read_units
+from tunelab.corpora import Parsed
 from tunelab.music.music21_io import score_from_music21
 
 
@@ -57,6 +57,3 @@ def read_unit(raw_dir: Path, cfg: Any, name: str) -> Iterator[Parsed]:
         yield Parsed(source, score=score_from_music21(
             m21, piece_id, cfg.steps_per_quarter, [(m21.parts[0], "melody")], source))
 
-
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    return read_units(raw_dir, cfg, units, read_unit, "children: parse")

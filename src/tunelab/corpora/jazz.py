@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tunelab.corpora import Parsed, read_units
+from tunelab.corpora import Parsed
 from tunelab.corpora.download import (
     ChecksumMismatchError,
     digest_of_digests,
@@ -147,6 +147,3 @@ def read_unit(raw_dir: Path, cfg: Any, name: str) -> Iterator[Parsed]:
         return
     yield Parsed(rel, score=score)
 
-
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    return read_units(raw_dir, cfg, units, read_unit, "jazz: parse")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tunelab.corpora import Parsed, read_units
+from tunelab.corpora import Parsed
 from tunelab.corpora.download import fetch_pinned, verify_sha256
 from tunelab.music.constants import DEFAULT_VELOCITY, SATB
 from tunelab.music.score import Note, Score, Track
@@ -58,9 +58,6 @@ def units(raw_dir: Path, cfg: Any) -> list[str]:
             f"corpus.steps_per_quarter={cfg.steps_per_quarter}: JSB is on a fixed 16th grid; use 4")
     return [FILE]
 
-
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    return read_units(raw_dir, cfg, units, read_unit, "jsb: parse")
 
 
 def read_unit(raw_dir: Path, cfg: Any, name: str) -> Iterator[Parsed]:

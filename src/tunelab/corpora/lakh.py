@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from tunelab.corpora import Parsed, read_units
+from tunelab.corpora import Parsed
 from tunelab.corpora.download import fetch_pinned, safe_member_path, verify_archive
 from tunelab.corpora.midi_dir import midi_files
 from tunelab.music.midi_io import CorruptMidiError, read_midi
@@ -116,6 +116,3 @@ def read_unit(raw_dir: Path, cfg: Any, unit: tuple[str, tuple[str, ...]]) -> Ite
     meta = {"msd_tracks": [Path(r).parent.name for r in rels]} if matched else {}
     yield Parsed(rel, score=replace(score, source=rel, meta=meta))
 
-
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    return read_units(raw_dir, cfg, units, read_unit, "lakh: parse")

@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tunelab.corpora import Parsed, read_units
+from tunelab.corpora import Parsed
 from tunelab.corpora.download import fetch_pinned, safe_member_path, verify_archive
 from tunelab.corpora.midi_dir import midi_files
 from tunelab.music.midi_io import CorruptMidiError, read_midi
@@ -108,6 +108,3 @@ def read_unit(raw_dir: Path, cfg: Any, unit: tuple[str, dict[str, str] | None, b
             "year": int(row["year"])}
     yield Parsed(rel, score=replace(score, source=rel, meta=meta))
 
-
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    return read_units(raw_dir, cfg, units, read_unit, "maestro: parse")

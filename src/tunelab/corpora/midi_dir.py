@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tunelab.corpora import Parsed, read_units
+from tunelab.corpora import Parsed
 from tunelab.music.midi_io import CorruptMidiError, read_midi
 
 SUFFIXES = (".mid", ".midi")
@@ -46,6 +46,3 @@ def read_unit(raw_dir: Path, cfg: Any, rel: str) -> Iterator[Parsed]:
         return
     yield Parsed(rel, score=score)
 
-
-def read(raw_dir: Path, cfg: Any) -> Iterator[Parsed]:
-    return read_units(raw_dir, cfg, units, read_unit, "midi_dir: parse")
