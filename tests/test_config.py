@@ -18,6 +18,27 @@ def test_params_yaml_matches_conf():
     assert committed == params_snapshot(), "params.yaml drifted from conf/: run `tunelab params`"
 
 
+@pytest.mark.parametrize("model, steps, every", [
+    ("music_vae_mel_2bar", 4800, 400), ("melody_rnn_basic", 600, 100), ("music_transformer", 600, 100)])
+def test_dvc_stage_keeps_each_models_budget(monkeypatch, model, steps, every):
+    """Inside a DVC stage params.yaml supplies the trainer section; it used to hold the default
+    model's resolved 600/100, so every stage trained 600 steps whatever its model asked for."""
+    monkeypatch.setenv("DVC_STAGE", "train@x")
+    monkeypatch.setenv("DVC_ROOT", str(REPO))
+    cfg = load_config([f"model={model}", "corpus=bach"])
+    assert (cfg.trainer.max_steps, cfg.trainer.val_check_interval) == (steps, every)
+
+
+def test_dvc_exp_set_trainer_value_still_wins(monkeypatch, tmp_path):
+    """`dvc exp run -S trainer.max_steps=50` writes a literal into params.yaml: every stage uses it."""
+    params = OmegaConf.load(REPO / "params.yaml")
+    params.trainer.max_steps = 50
+    OmegaConf.save(params, tmp_path / "params.yaml")
+    monkeypatch.setenv("DVC_STAGE", "train@x")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert load_config(["model=music_vae_mel_2bar", "corpus=bach"]).trainer.max_steps == 50
+
+
 @pytest.mark.parametrize("group", ["corpus", "model", "trainer", "logger", "experiment"])
 def test_every_option_composes(group):
     for option in group_options(group):

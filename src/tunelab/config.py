@@ -166,11 +166,34 @@ def corpus_settings(cfg: DictConfig) -> Any:
     return SimpleNamespace(**c, mirror_path=mirror_root(c.get("mirror")))
 
 
+# Stages select these groups themselves (``model=x corpus=y``): a value elsewhere that
+# interpolates them is per-stage, so params.yaml keeps the interpolation, not the default's value.
+STAGE_GROUPS = ("model", "corpus")
+
+
+def _keeps_interpolation(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value and any(
+        f"{g}." in value for g in STAGE_GROUPS)
+
+
+def _per_stage(resolved: Any, raw: Any, top: bool = True) -> Any:
+    """``resolved`` with each leaf whose ``raw`` form interpolates a stage group put back as
+    that interpolation (the selected groups themselves stay resolved)."""
+    if isinstance(resolved, dict) and isinstance(raw, dict):
+        return {k: v if top and k in STAGE_GROUPS else _per_stage(v, raw.get(k), top=False)
+                for k, v in resolved.items()}
+    if isinstance(resolved, list) and isinstance(raw, list) and len(raw) == len(resolved):
+        return [_per_stage(v, r, top=False) for v, r in zip(resolved, raw, strict=True)]
+    return raw if _keeps_interpolation(raw) else resolved
+
+
 def params_snapshot(overrides: list[str] | None = None) -> dict:
-    """params.yaml: the resolved composition of conf/config.yaml -- exactly what DVC's Hydra
-    integration writes for ``dvc exp run -S ...`` (see :func:`dvc_params`)."""
+    """params.yaml: the resolved composition of conf/config.yaml -- what DVC's Hydra
+    integration writes for ``dvc exp run -S ...`` (see :func:`dvc_params`) -- except values
+    that follow the stage's own model or corpus (``trainer.max_steps: ${oc.select:model.max_steps,600}``):
+    resolved with the default model they would pin every stage to its budget."""
     cfg = load_config(overrides, use_params=False)
-    return OmegaConf.to_container(cfg, resolve=True)
+    return _per_stage(OmegaConf.to_container(cfg, resolve=True), OmegaConf.to_container(cfg, resolve=False))
 
 
 def write_params(path: Path = Path("params.yaml")) -> None:
