@@ -3,9 +3,11 @@ with ``--midi``, on MIDI files, plus worker scaling and peak memory of the real 
 
 Each side reads the same MusicXML files from music21's corpus and turns them into tokens:
 
-* ``tunelab``: ``music21.converter.parse`` -> ``satb_parts`` + ``score_from_music21`` (4 steps
-  per quarter) -> ``extract_melodies`` + ``squash`` -> ``MelodyOneHotEncoding().encode`` per
-  melody and ``PerformanceEncoding().encode`` of the score.
+* ``tunelab``: the fast MusicXML reader (``tunelab.music.musicxml.parse_parts``) -> ``satb_parts``
+  + ``score_from_parts`` (4 steps per quarter) -> ``extract_melodies`` + ``squash`` ->
+  ``MelodyOneHotEncoding().encode`` per melody and ``PerformanceEncoding().encode`` of the score.
+* ``tunelab-m21``: the same with the reference reader: ``music21.converter.parse`` ->
+  ``satb_parts`` + ``score_from_music21`` (the same Scores; a baseline row).
 * ``muspy``: ``muspy.read_musicxml`` -> ``adjust_resolution(4)`` -> ``to_pitch_representation``
   per track (the nearest thing to a per-voice melody) and ``to_event_representation`` of the
   whole piece with velocities (MusPy's Performance-RNN-like events). No melody extraction.
@@ -62,6 +64,7 @@ from tunelab.encodings.performance import PerformanceEncoding
 from tunelab.music.melody import extract_melodies, squash
 from tunelab.music.midi_io import read_midi, write_midi
 from tunelab.music.music21_io import score_from_music21
+from tunelab.music.musicxml import parse_parts, score_from_parts
 from tunelab.music.score import load_scores
 from tunelab.pipeline.parallel import usable_cores
 
@@ -69,8 +72,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 STEPS_PER_QUARTER = 4
 PHASES = ("parse", "convert", "extract", "encode")
-SIDES = ("tunelab", "muspy", "miditok")
-BASELINES = ("muspy", "miditok")
+SIDES = ("tunelab", "tunelab-m21", "muspy", "miditok")
+BASELINES = ("tunelab-m21", "muspy", "miditok")
 
 
 @dataclass
@@ -102,7 +105,7 @@ class SideRun:
 Tick = Callable[[], None]
 
 
-def run_tunelab(files: Sequence[Path], tick: Tick, m21_cache: bool = False) -> SideRun:
+def run_tunelab(files: Sequence[Path], tick: Tick, m21_cache: bool = False, reader: str = "fast") -> SideRun:
     """tunelab's extract stage on ``files`` plus both encodings (see the module docstring).
 
     Args:
@@ -110,23 +113,30 @@ def run_tunelab(files: Sequence[Path], tick: Tick, m21_cache: bool = False) -> S
         tick: Called once per file (progress).
         m21_cache: Let music21 load its pickled parse of a file when it has one (what a
             re-run of ``tunelab extract`` gets); by default every file is parsed from XML.
+        reader: ``"fast"`` (side ``tunelab``) or ``"music21"`` (side ``tunelab-m21``).
     """
-    run = SideRun("tunelab")
+    run = SideRun("tunelab" if reader == "fast" else "tunelab-m21")
     melody_enc, perf_enc = MelodyOneHotEncoding(), PerformanceEncoding()
     ph = run.phase_s
     for path in files:
         t0 = time.perf_counter()
-        m21 = music21.converter.parse(path, forceSource=not m21_cache)
+        if reader == "fast":
+            parts = parse_parts(path)
+        else:
+            parts = list(music21.converter.parse(path, forceSource=not m21_cache).parts)
         t1 = time.perf_counter()
         ph["parse"] += t1 - t0
         run.pieces += 1
-        parts = satb_parts(m21)
-        if parts is None:
+        chosen = satb_parts(parts)
+        if chosen is None:
             run.skipped += 1
             ph["convert"] += time.perf_counter() - t1
             tick()
             continue
-        score = score_from_music21(m21, path.stem, STEPS_PER_QUARTER, parts, path.name)
+        if reader == "fast":
+            score = score_from_parts(chosen, path.stem, STEPS_PER_QUARTER, path.name)
+        else:
+            score = score_from_music21(None, path.stem, STEPS_PER_QUARTER, chosen, path.name)
         t2 = time.perf_counter()
         melodies, _ = extract_melodies(score)
         melodies = [squash(m) for m in melodies]
@@ -195,6 +205,8 @@ def run_miditok(files: Sequence[Path], tick: Tick) -> SideRun:
 def run_side(side: str, files: Sequence[Path], tick: Tick, m21_cache: bool) -> SideRun:
     if side == "tunelab":
         return run_tunelab(files, tick, m21_cache)
+    if side == "tunelab-m21":
+        return run_tunelab(files, tick, m21_cache, reader="music21")
     if side == "muspy":
         return run_muspy(files, tick)
     if side == "miditok":
@@ -231,7 +243,7 @@ def summarize(runs: dict[str, list[SideRun]]) -> dict[str, dict]:
 def format_table(summary: dict[str, dict]) -> str:
     """Throughput table, ratios and the per-phase split."""
     lines = [
-        f"{'side':<9} {'pieces':>6} {'notes':>7} {'tokens':>8} {'median s':>9} {'pieces/s':>9} "
+        f"{'side':<11} {'pieces':>6} {'notes':>7} {'tokens':>8} {'median s':>9} {'pieces/s':>9} "
         f"{'notes/s':>9} {'tl/x pieces/s':>13} {'tl/x notes/s':>12}"
     ]
     for side, s in summary.items():
@@ -239,17 +251,17 @@ def format_table(summary: dict[str, dict]) -> str:
         rp = f"{ratio['pieces_per_s']:.2f}" if ratio else "-"
         rn = f"{ratio['notes_per_s']:.2f}" if ratio else "-"
         lines.append(
-            f"{side:<9} {s['pieces']:>6} {s['notes']:>7} {s['tokens']:>8} {s['median_s']:>9.2f} "
+            f"{side:<11} {s['pieces']:>6} {s['notes']:>7} {s['tokens']:>8} {s['median_s']:>9.2f} "
             f"{s['pieces_per_s']:>9.1f} {s['notes_per_s']:>9.0f} {rp:>13} {rn:>12}"
         )
     lines.append("")
     lines.append("median seconds per phase (share of the side's total)")
-    lines.append(f"{'side':<9} " + " ".join(f"{p:>15}" for p in PHASES))
+    lines.append(f"{'side':<11} " + " ".join(f"{p:>15}" for p in PHASES))
     for side, s in summary.items():
         ph = s["phase_median_s"]
         total = sum(ph.values()) or 1.0
         cells = [f"{ph[p]:7.2f} ({100 * ph[p] / total:3.0f}%)" if ph[p] else f"{'-':>15}" for p in PHASES]
-        lines.append(f"{side:<9} " + " ".join(f"{c:>15}" for c in cells))
+        lines.append(f"{side:<11} " + " ".join(f"{c:>15}" for c in cells))
     return "\n".join(lines)
 
 

@@ -6,16 +6,11 @@ that bar lines fall on multiples of the bar length, as the melody extractor expe
 
 from __future__ import annotations
 
-import math
-
 from music21 import meter, stream, tempo
 
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_VELOCITY
 from tunelab.music.score import Note, Score, TimeSignature, Track
-
-
-def _step(quarters: float, steps_per_quarter: int) -> int:
-    return int(math.floor(float(quarters) * steps_per_quarter + 0.5))
+from tunelab.music.score import quantize_quarters as _step
 
 
 def pickup_quarters(part: stream.Part) -> float:
@@ -43,11 +38,14 @@ def track_from_part(part: stream.Part, name: str, steps_per_quarter: int,
     return Track(name, tuple(notes))
 
 
-def score_from_music21(m21: stream.Score, piece_id: str, steps_per_quarter: int,
+def score_from_music21(m21: stream.Score | None, piece_id: str, steps_per_quarter: int,
                        parts: list[tuple[stream.Part, str]] | None = None,
                        source: str = "") -> Score:
-    """Convert a music21 score; ``parts`` chooses and names the parts (default: all)."""
-    parts = parts or [(p, p.partName or f"part{i}") for i, p in enumerate(m21.parts)]
+    """Convert a music21 score; ``parts`` chooses and names the parts (default: all of
+    ``m21``'s, which may then be None)."""
+    if not parts:
+        assert m21 is not None, "score_from_music21 needs a score or parts"
+        parts = [(p, p.partName or f"part{i}") for i, p in enumerate(m21.parts)]
     shift = pickup_quarters(parts[0][0])
     tracks = tuple(track_from_part(p, name, steps_per_quarter, shift) for p, name in parts)
     first = parts[0][0].flatten()

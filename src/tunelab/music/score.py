@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from operator import attrgetter
@@ -17,6 +18,12 @@ from pathlib import Path
 
 from tunelab.atomic import atomic_file
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER, DEFAULT_VELOCITY
+
+
+def quantize_quarters(quarters: float, steps_per_quarter: int) -> int:
+    """The step nearest to a time in quarter notes, ties rounding up; both MusicXML readers
+    (music21's and :mod:`tunelab.music.musicxml`) quantize with it, so they agree to the bit."""
+    return int(math.floor(float(quarters) * steps_per_quarter + 0.5))
 
 
 class BadNoteError(ValueError):
