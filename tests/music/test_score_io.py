@@ -27,6 +27,11 @@ def test_notes_from_columns_are_the_checked_notes():
     fast = notes_from_columns(*cols)
     assert fast == tuple(map(Note, *cols)) and all(type(n) is Note for n in fast)
     assert Track("t", fast) == Track("t", tuple(map(Note, *cols)))
+    from tunelab.music.score import sorted_track
+
+    ordered = Track("t", fast, 3, True)
+    same = sorted_track("t", ordered.notes, 3, True)
+    assert same == ordered and same.notes is ordered.notes and type(same) is Track
     assert valid_note_columns(*map(np.asarray, cols))
     bads = (([0], [0], [60], [80]), ([-1], [2], [60], [80]), ([0], [2], [128], [80]), ([0], [2], [60], [128]))
     for bad in bads:
