@@ -149,14 +149,14 @@ def _score(instruments: Sequence[Instrument], tempi: Sequence[float],
     tracks = []
     for i, (name, ticks, program, is_drum) in enumerate(instruments):
         a = np.asarray(ticks, dtype=np.int64).reshape(-1, 4)  # start, end, pitch, velocity
-        start = step(a[:, 0])
-        end = np.maximum(step(a[:, 1]), start + 1)  # a note that would vanish keeps one step
+        steps = step(a[:, :2])
+        start = steps[:, 0]
+        end = np.maximum(steps[:, 1], start + 1)  # a note that would vanish keeps one step
         pitch, velocity = a[:, 2], a[:, 3]
         if valid_note_columns(start, end, pitch, velocity):
             # in the order Track sorts them, built unchecked, and not sorted again
             order = np.lexsort((velocity, pitch, end, start))
-            notes = notes_from_columns(start[order].tolist(), end[order].tolist(),
-                                       pitch[order].tolist(), velocity[order].tolist())
+            notes = notes_from_columns(*np.stack((start, end, pitch, velocity))[:, order].tolist())
             tracks.append(sorted_track(name or f"track{i}", notes, int(program), bool(is_drum)))
         else:  # Note raises, for the first bad note in pretty_midi's order
             notes = tuple(map(Note, start.tolist(), end.tolist(), pitch.tolist(), velocity.tolist()))
@@ -369,11 +369,12 @@ def _pretty_midi_notes(start: np.ndarray, end: np.ndarray, pitch: np.ndarray, ve
         if keep.all():
             return start, end, pitch, velocity
         return start[keep], end[keep], pitch[keep], velocity[keep]
-    redo = np.isin(pitch, np.unique(p[1:][clash]))
-    keep &= ~redo
+    keys = sorted(set(p[1:][clash].tolist()))  # the keys to pair note by note
+    at_key = [pitch == key for key in keys]
+    for at in at_key:
+        keep &= ~at
     paired: list[tuple[int, int, int, int]] = []  # after the kept notes, key by key
-    for key in np.unique(pitch[redo]).tolist():
-        at = pitch == key
+    for key, at in zip(keys, at_key, strict=True):
         paired += [(s_, e_, key, v_) for s_, e_, v_ in _pretty_midi_key(
             list(zip(start[at].tolist(), end[at].tolist(), velocity[at].tolist(), strict=True)),
             ons_before_off.get(key, {}), in_order)]
@@ -466,7 +467,8 @@ def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[tu
             closed = end != opened_past_end  # pretty_midi drops notes never closed
             start, end, pitch, velocity = start[closed], end[closed], pitch[closed], velocity[closed]
         program = _programs_at_offs(end, pitch, chunk.program_changes[c])
-        programs = np.unique(program).tolist()
+        programs = sorted(set(program.tolist())) if len(program) and program.min() != program.max() \
+            else program[:1].tolist()  # np.unique's, faster for one program
         for q in programs:
             if len(programs) > 1:
                 mine = program == q

@@ -50,8 +50,11 @@ class Note:
 
 def valid_note_columns(start, end, pitch, velocity) -> bool:
     """Whether every row of these integer arrays makes a Note (its checks, array-wise)."""
-    return bool(((pitch >= 0) & (pitch <= 127) & (start >= 0) & (end > start)
-                 & (velocity >= 0) & (velocity <= 127)).all())
+    if not len(start):
+        return True
+    # pitch and velocity in 0..127: nothing left after shifting out the low seven bits (a
+    # negative int shifts to -1)
+    return bool(start.min() >= 0 and (end > start).all() and not ((pitch | velocity) >> 7).any())
 
 
 def notes_from_columns(start: Iterable[int], end: Iterable[int], pitch: Iterable[int],
