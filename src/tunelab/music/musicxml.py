@@ -647,7 +647,8 @@ class _PartReader:
             elif tag == "harmony":
                 insert_other(_op_frac(offset + direction_offset(el)), _staff_of(el))
 
-        self.max_staves = max(self.max_staves, staves)
+        if staves > self.max_staves:
+            self.max_staves = staves
         for e in events:
             if e.staff:
                 self.staff_keys.add(e.staff)
@@ -655,7 +656,7 @@ class _PartReader:
             full_measure_rest = True
 
         # PartParser.setLastMeasureInfo: the time signature at offset 0 of the measure
-        at_zero = next(((num, den) for at, _, num, den, _ in sigs if at == 0), None)
+        at_zero = next(((num, den) for at, _, num, den, _ in sigs if at == 0), None) if sigs else None
         if at_zero is not None:
             self.last_ts = at_zero
         elif self.last_ts is None:
@@ -673,9 +674,12 @@ class _PartReader:
                 r1.ql = bar
                 r1.full_measure = True
 
-        # Measure.highestTime (voices are elements of length highestTime); max keeps the
-        # first of equal values, as a running max(highest, x) does
-        highest: Number = _op_frac(max([0.0, *[e.offset + e.ql for e in events], *other_offsets]))
+        # Measure.highestTime (voices are elements of length highestTime): a running
+        # max(highest, x) from 0.0, which keeps the first of equal values
+        ends = [e.offset + e.ql for e in events]
+        ends += other_offsets
+        top = max(ends) if ends else 0.0
+        highest: Number = _op_frac(top if top > 0.0 else 0.0)
 
         # PartParser.adjustTimeAttributesFromMeasure
         if highest == bar:
