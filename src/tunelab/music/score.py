@@ -11,7 +11,7 @@ import gzip
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from operator import attrgetter
 from pathlib import Path
@@ -75,6 +75,31 @@ def notes_from_columns(start: Iterable[int], end: Iterable[int], pitch: Iterable
 
 
 _NOTE_ORDER = attrgetter("start", "end", "pitch", "velocity")  # Note's fields, in order
+
+
+def _notes_of_rows(rows: Iterable[Sequence]) -> tuple[Note, ...]:
+    """``tuple(Note(*row) for row in rows)``: rows of four that pass Note's checks are built
+    without re-running them (as :func:`notes_from_columns`); any other goes through Note."""
+    new, out = object.__new__, []
+    append = out.append
+    for row in rows:
+        if len(row) == 4:
+            s, e, p, v = row
+            try:
+                valid = 0 <= p <= 127 and 0 <= s < e and 0 <= v <= 127
+            except TypeError:  # not numbers: Note says so
+                valid = False
+            if valid:
+                n = new(Note)
+                d = n.__dict__
+                d["start"] = s
+                d["end"] = e
+                d["pitch"] = p
+                d["velocity"] = v
+                append(n)
+                continue
+        append(Note(*row))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -153,9 +178,11 @@ class Score:
 
     # -- serialization: compact JSON, one score per line -------------------------------
     def to_dict(self) -> dict:
-        d = asdict(self)
+        # asdict of everything but the notes (asdict would turn every Note into a dict,
+        # twice, only for it to be replaced: most of the time of this method)
+        d = asdict(replace(self, tracks=()))
         d["tracks"] = [
-            {**{k: v for k, v in asdict(t).items() if k != "notes"},
+            {**{k: v for k, v in asdict(replace(t, notes=())).items() if k != "notes"},
              "notes": [[n.start, n.end, n.pitch, n.velocity] for n in t.notes]}
             for t in self.tracks
         ]
@@ -166,7 +193,7 @@ class Score:
         tracks = tuple(
             Track(
                 name=t["name"],
-                notes=tuple(Note(*n) for n in t["notes"]),
+                notes=_notes_of_rows(t["notes"]),
                 program=t.get("program", 0),
                 is_drum=t.get("is_drum", False),
             )
