@@ -930,6 +930,8 @@ def _strip_ties(events: list[_Event]) -> list[_Event]:
         return False
 
     for i, n in enumerate(seq):
+        if n.tie is None and not connected:
+            continue  # end_match(i) is False: nothing to do
         match: bool | None = None
         if n.tie == "start":
             if i == 0 or (i - 1) not in connected:
@@ -960,12 +962,13 @@ def _strip_ties(events: list[_Event]) -> list[_Event]:
             first.ql = _op_frac(first.ql + dur_sum)
             first.tie = None
             connected = []
-    return [e for i, e in enumerate(seq) if i not in delete]
+    return [e for i, e in enumerate(seq) if i not in delete] if delete else seq
 
 
 def track_from_part(part: XmlPart, name: str, steps_per_quarter: int, shift: float = 0.0) -> Track:
     """Notes of one part, as :func:`tunelab.music.music21_io.track_from_part` makes them."""
     starts, ends, pitches = [], [], []
+    midi_of: dict[float, int] = {}  # _Pitch.midi depends on ps alone: once per pitch of the part
     floor = math.floor
     for e in _strip_ties(part.events):
         if e.kind == REST:
@@ -976,7 +979,10 @@ def track_from_part(part: XmlPart, name: str, steps_per_quarter: int, shift: flo
         for p in e.pitches:
             starts.append(start)
             ends.append(end)
-            pitches.append(p.midi)
+            midi = midi_of.get(p.ps)
+            if midi is None:
+                midi = midi_of[p.ps] = p.midi  # raises here for a pitch without one, as before
+            pitches.append(midi)
     velocities = [DEFAULT_VELOCITY] * len(starts)
     if starts and min(starts) >= 0:  # pitches are 0..127 (_Pitch.midi), ends after starts
         return Track(name, notes_from_columns(starts, ends, pitches, velocities))
