@@ -422,8 +422,9 @@ def midi_throughput(files: Sequence[Path], repeat: int) -> dict[str, Any]:
         med = statistics.median(s)
         out[side] = {"median_s": med, "files_per_s": len(files) / med, "notes": counts[side][0],
                      "tokens": counts[side][1], "repeat_s": s}
-    for side in BASELINES:
-        out[side]["ratio_tunelab_over_this"] = out["tunelab"]["files_per_s"] / out[side]["files_per_s"]
+    for side in MIDI_SIDES:
+        if side != "tunelab":
+            out[side]["ratio_tunelab_over_this"] = out["tunelab"]["files_per_s"] / out[side]["files_per_s"]
     return out
 
 

@@ -142,3 +142,108 @@ def test_to_score_keeps_the_meter_and_can_undo_squash():
     score = mel.to_score(untranspose=True)
     assert score.time_signatures == (TimeSignature(0, 3, 4),)
     assert [n.pitch for n in score.tracks[0].notes] == [67, 69, 71, 72, 74, 78]
+
+
+# -- the direct builds against note_seq's step-by-step ones -------------------------------
+
+def _reference_melody(track, bar_steps, search_start_step=0, gap_bars=1.0, ignore_polyphonic_notes=False,
+                      pad_end=False):
+    """note_seq ``Melody.from_quantized_sequence`` as written there: sort, then ``_add_note``
+    after ``_add_note`` (the loop melody_from_track replaced with a direct build)."""
+    from tunelab.music.melody import _MelodyBuilder
+
+    if track.is_drum:
+        return [], search_start_step
+    notes = sorted((n for n in track.notes if n.start >= search_start_step and n.velocity > 0),
+                   key=lambda n: (n.start, -n.pitch))
+    if not notes:
+        return [], search_start_step
+    start = notes[0].start - (notes[0].start - search_start_step) % bar_steps
+    mel = _MelodyBuilder()
+    last_on = last_off = -1
+    for note in notes:
+        s, e = note.start - start, note.end - start
+        if mel.events:
+            if s == last_on:
+                if ignore_polyphonic_notes:
+                    continue
+                raise PolyphonicMelodyError(f"track {track.name!r}: two notes start at step {note.start}")
+            if s - last_off >= gap_bars * bar_steps:
+                break
+        mel.add_note(note.pitch, s, e)
+        last_on, last_off = s, e
+    if mel.events and mel.events[-1] == OFF:
+        del mel.events[-1]
+    length = len(mel.events)
+    if pad_end:
+        length += -length % bar_steps
+    mel.set_length(length)
+    return mel.events, start
+
+
+def _reference_squash(melody, min_note, max_note, transpose_to_key):
+    """note_seq ``Melody.squash``, one event at a time."""
+    import numpy as np
+
+    from tunelab.music.constants import NOTE_KEYS
+
+    midi = [e for e in melody.events if 0 <= e <= 127]
+    if transpose_to_key is None or not midi:
+        amount = 0
+    else:
+        key_hist = np.zeros(12)
+        for pc, count in enumerate(melody.pitch_class_histogram()):
+            key_hist[list(NOTE_KEYS[pc])] += count
+        key_diff = transpose_to_key - int(key_hist.argmax())
+        center_diff = (min_note + max_note - 1) / 2 - ((min(midi) + max(midi)) / 2 + key_diff)
+        amount = key_diff + 12 * int(round(center_diff / 12.0))
+    events = []
+    for e in melody.events:
+        if e >= 0:
+            e += amount
+            if e < min_note:
+                e = min_note + (e - min_note) % 12
+            elif e >= max_note:
+                e = max_note - 12 + (e - max_note) % 12
+        events.append(e)
+    return tuple(events), melody.transpose + amount
+
+
+def test_melody_from_track_is_note_seqs_loop_on_random_tracks():
+    import math
+    import random
+
+    from tunelab.music.score import Note, Track
+
+    rng = random.Random(0)
+    for _ in range(3000):
+        notes, t = [], rng.randrange(8)
+        for _ in range(rng.choice([0, 1, 2, 5, 20, 60])):
+            t += rng.choice([0, 0, 1, 2, 3, 4, 8, 16, 20, 40])
+            pitch = rng.randrange(40, 90) if rng.random() < 0.9 else 60
+            notes.append(Note(t, t + rng.choice([1, 1, 2, 3, 4, 8, 30]), pitch, rng.choice([0, 80, 80, 100])))
+        track = Track("t", tuple(notes), is_drum=rng.random() < 0.03)
+        args = (rng.choice([1, 3, 4, 12, 16]), rng.choice([0, 0, 1, 5, 17, 40]),
+                rng.choice([0.0, 0.5, 1.0, 2.0, math.inf]), rng.random() < 0.5, rng.random() < 0.5)
+        results = []
+        for fn in (_reference_melody, melody_from_track):
+            try:
+                results.append(fn(track, *args))
+            except PolyphonicMelodyError as e:
+                results.append(str(e))
+        assert results[0] == results[1], (args, notes)
+
+
+def test_squash_is_note_seqs_loop_on_random_melodies():
+    import random
+
+    rng = random.Random(1)
+    for _ in range(3000):
+        events = tuple(rng.choice([NO, NO, OFF, rng.randrange(128), rng.randrange(30, 100)])
+                       for _ in range(rng.choice([0, 1, 5, 30, 200])))
+        mel = Melody(events, transpose=rng.randrange(-3, 3))
+        low = rng.choice([0, 36, 48, 60])
+        args = (low, low + rng.choice([12, 13, 36, 68]), rng.choice([0, None, 5, 11]))
+        out = squash(mel, *args)
+        assert (out.events, out.transpose) == _reference_squash(mel, *args), (events, args)
+        assert all(type(e) is int for e in out.events)

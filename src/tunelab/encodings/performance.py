@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
+from itertools import chain
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -142,6 +144,7 @@ def score_to_events(score: Score) -> list[PerformanceEvent]:
 
 
 _SHIFT_LABEL = _OFFSETS[TIME_SHIFT] - 1  # + shift (1..100)
+_NOTE_COLUMNS = tuple(attrgetter(name) for name in ("start", "end", "pitch", "velocity"))
 _VELOCITY_LABEL = _OFFSETS[VELOCITY] - 1  # + bin (1..32)
 
 
@@ -153,40 +156,47 @@ def score_to_labels(score: Score) -> np.ndarray:
     events each mark adds: shifts of 100 then the rest, a VELOCITY event before a NOTE_ON
     whose bin differs from the last NOTE_ON's, then the NOTE_ON or NOTE_OFF.
     """
-    rows = [(n.start, n.end, n.pitch, n.velocity) for t in score.tracks for n in t.notes if n.velocity]
-    if not rows:
+    count = sum(len(t.notes) for t in score.tracks)
+    start, end, pitch, velocity = (
+        np.fromiter(map(get, chain.from_iterable(t.notes for t in score.tracks)), np.int64, count)
+        for get in _NOTE_COLUMNS)
+    if not velocity.all():  # velocity 0: not a note
+        sounding = velocity != 0
+        start, end, pitch, velocity = start[sounding], end[sounding], pitch[sounding], velocity[sounding]
+    n = len(start)
+    if not n:
         return np.zeros(0, dtype=np.int64)
-    a = np.asarray(rows, dtype=np.int64)
-    start, end, pitch, velocity = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
     order = np.lexsort((velocity, end, pitch, start))  # stable, as list.sort with the same key
     sps = score.seconds_per_step()
     on = ((start[order] * sps) * STEPS_PER_SECOND + 0.5).astype(np.int64)
     off = np.maximum(((end[order] * sps) * STEPS_PER_SECOND + 0.5).astype(np.int64), on + 1)
     pitch = pitch[order]
     vbin = (velocity[order] - 1) // _bin_size() + 1  # bin of the binned velocity: the same bin
-    n = len(on)
-    index = np.arange(n)
-    tick = np.concatenate([on, off])
-    note = np.concatenate([index, index])
-    is_off = np.concatenate([np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)])
-    marks = np.lexsort((is_off, note, tick))
-    tick, note, is_off = tick[marks], note[marks], is_off[marks]
-    gap = np.diff(tick, prepend=0)
-    full, rest = gap // MAX_SHIFT_STEPS, gap % MAX_SHIFT_STEPS
-    shifts = full + (rest > 0)
-    # a NOTE_ON's bin against the previous NOTE_ON's (0 before the first)
-    on_bins = vbin[note[is_off == 0]]
-    changed_on = on_bins != np.concatenate([[0], on_bins[:-1]])
-    velocity_event = np.zeros(2 * n, dtype=bool)
-    velocity_event[is_off == 0] = changed_on
-    count = shifts + velocity_event + 1
-    first = np.cumsum(count) - count
-    out = np.full(int(count.sum()), _SHIFT_LABEL + MAX_SHIFT_STEPS, dtype=np.int64)  # shifts of 100
+    # marks interleaved (on 0, off 0, on 1, ...): index 2 * note + is_off, so a stable sort by
+    # tick orders them by (tick, note, is_off)
+    ticks = np.stack([on, off], axis=1).ravel()
+    marks = np.argsort(ticks, kind="stable")
+    tick, note, is_off = ticks[marks], marks >> 1, (marks & 1).astype(bool)
+    is_on = ~is_off
+    gap = np.empty_like(tick)
+    gap[0] = tick[0]
+    np.subtract(tick[1:], tick[:-1], out=gap[1:])
+    full, rest = np.divmod(gap, MAX_SHIFT_STEPS)
     has_rest = rest > 0
-    out[(first + full)[has_rest]] = _SHIFT_LABEL + rest[has_rest]
-    out[(first + shifts)[velocity_event]] = _VELOCITY_LABEL + vbin[note[velocity_event]]
-    note_offset = np.where(is_off == 1, _OFFSETS[NOTE_OFF], _OFFSETS[NOTE_ON])
-    out[first + shifts + velocity_event] = note_offset + pitch[note]
+    shifts = full + has_rest
+    # a NOTE_ON's bin against the previous NOTE_ON's (0 before the first)
+    on_bins = vbin[note[is_on]]
+    changed_on = np.empty(n, dtype=bool)
+    changed_on[0] = on_bins[0] != 0
+    np.not_equal(on_bins[1:], on_bins[:-1], out=changed_on[1:])
+    velocity_event = np.zeros(2 * n, dtype=bool)
+    velocity_event[is_on] = changed_on
+    count = shifts + velocity_event + 1
+    last = np.cumsum(count) - 1  # each mark's NOTE_ON or NOTE_OFF
+    out = np.full(int(last[-1]) + 1, _SHIFT_LABEL + MAX_SHIFT_STEPS, dtype=np.int64)  # shifts of 100
+    out[(last - velocity_event - 1)[has_rest]] = _SHIFT_LABEL + rest[has_rest]
+    out[(last - 1)[velocity_event]] = _VELOCITY_LABEL + vbin[note[velocity_event]]
+    out[last] = np.where(is_off, _OFFSETS[NOTE_OFF], _OFFSETS[NOTE_ON]) + pitch[note]
     return out
 
 

@@ -9,9 +9,11 @@ melody_rnn_pipeline.py). A melody is a list of per-step events: a MIDI pitch (no
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ from tunelab.music.constants import (
     NOTES_PER_OCTAVE,
 )
 from tunelab.music.score import Note, Score, TimeSignature, Track, read_jsonl_gz
+
+_START = attrgetter("start")
 
 
 class PolyphonicMelodyError(ValueError):
@@ -63,10 +67,7 @@ class Melody:
 
     def major_key(self) -> int:
         """Most likely major key, 0 = C; ties go to the lowest index (note_seq)."""
-        key_hist = np.zeros(NOTES_PER_OCTAVE)
-        for pc, count in enumerate(self.pitch_class_histogram()):
-            key_hist[list(NOTE_KEYS[pc])] += count
-        return int(key_hist.argmax())
+        return _major_key(self.pitch_class_histogram())
 
     def to_notes(self, velocity: int = 80) -> list[Note]:
         """Notes in melody-relative steps (a note runs to the next pitch or NOTE_OFF)."""
@@ -123,23 +124,13 @@ class _MelodyBuilder:
             del self.events[steps:]
 
     def add_note(self, pitch: int, start: int, end: int) -> None:
-        # Everything from `start` on is overwritten: a later note cuts an earlier one. After
-        # it, last_on_off() is (start, end) (end > start: the last events are pitch,
-        # NO_EVENT..., NOTE_OFF).
+        # Everything from `start` on is overwritten: a later note cuts an earlier one
+        # (melody_from_track builds the result of a chain of these directly).
         self.set_length(end + 1)
         self.events[start] = pitch
         self.events[end] = MELODY_NOTE_OFF
         if end > start + 1:
             self.events[start + 1:end] = [MELODY_NO_EVENT] * (end - start - 1)
-
-    def last_on_off(self) -> tuple[int, int]:
-        last_off = len(self.events)
-        for i in range(len(self.events) - 1, -1, -1):
-            if self.events[i] == MELODY_NOTE_OFF:
-                last_off = i
-            if self.events[i] >= MIN_MIDI_PITCH:
-                return i, last_off
-        raise ValueError("no events in the melody")
 
 
 def steps_per_bar(score: Score, ts: TimeSignature | None = None) -> int:
@@ -172,37 +163,57 @@ def melody_from_track(
     """
     if track.is_drum:
         return [], search_start_step
-    notes = sorted(
-        (n for n in track.notes if n.start >= search_start_step and n.velocity > 0),
-        key=lambda n: (n.start, -n.pitch),
-    )
-    if not notes:
+    notes = track.notes  # sorted by (start, end, pitch, velocity): see Track
+    first = bisect_left(notes, search_start_step, key=_START)
+    # note_seq takes the notes by (start, -pitch), stably, and adds each with _add_note. The
+    # notes of one onset are neighbours here: the first one taken is the first of the highest
+    # pitch; a second one at that onset is polyphony (skipped if ignored). So the melody is
+    # the chain of onsets until a gap: (start, end, pitch) of each note taken.
+    gap = gap_bars * bar_steps
+    taken: list[tuple[int, int, int]] = []
+    last_off = 0
+    i, count = first, len(notes)
+    while i < count:
+        note = notes[i]
+        i += 1
+        if note.velocity <= 0:
+            continue
+        s = note.start
+        best = note
+        polyphonic = False
+        while i < count and notes[i].start == s:  # the rest of this onset
+            other = notes[i]
+            i += 1
+            if other.velocity > 0:
+                polyphonic = True
+                if other.pitch > best.pitch:
+                    best = other
+        if taken and s - last_off >= gap:
+            break  # a silence of gap_bars or more ends the melody
+        if polyphonic and not ignore_polyphonic_notes:
+            raise PolyphonicMelodyError(f"track {track.name!r}: two notes start at step {s}")
+        taken.append((s, best.end, best.pitch))
+        last_off = best.end
+    if not taken:
         return [], search_start_step
     # The melody begins on the bar line at or before its first note.
-    start = notes[0].start - (notes[0].start - search_start_step) % bar_steps
-    mel = _MelodyBuilder()
-    last_on = last_off = -1
-    for note in notes:
-        s, e = note.start - start, note.end - start
-        if not mel.events:
-            mel.add_note(note.pitch, s, e)
-            last_on, last_off = s, e  # mel.last_on_off() after add_note (see there)
-            continue
-        if s == last_on:
-            if ignore_polyphonic_notes:
-                continue  # notes are sorted by pitch descending: the highest is already in
-            raise PolyphonicMelodyError(f"track {track.name!r}: two notes start at step {note.start}")
-        if len(mel.events) and s - last_off >= gap_bars * bar_steps:
-            break  # a silence of gap_bars or more ends the melody
-        mel.add_note(note.pitch, s, e)
-        last_on, last_off = s, e
-    if mel.events and mel.events[-1] == MELODY_NOTE_OFF:
-        del mel.events[-1]
-    length = len(mel.events)
-    if pad_end:
-        length += -length % bar_steps
-    mel.set_length(length)
-    return mel.events, start
+    start = taken[0][0] - (taken[0][0] - search_start_step) % bar_steps
+    # What _add_note leaves, note after note: each note's pitch at its onset, NO_EVENT while
+    # it sounds, and a NOTE_OFF at its end unless the next onset comes first (a later note
+    # overwrites everything from its onset on). The last NOTE_OFF is dropped.
+    events = [MELODY_NO_EVENT] * (taken[-1][1] - start)
+    next_on = None
+    for s, e, p in reversed(taken):
+        if next_on is not None and e < next_on:
+            events[e - start] = MELODY_NOTE_OFF
+        events[s - start] = p
+        next_on = s
+    length = len(events)
+    if pad_end and length % bar_steps:
+        # set_length: the extension ends the last note (its NOTE_OFF comes back)
+        events.append(MELODY_NOTE_OFF)
+        events.extend([MELODY_NO_EVENT] * (-length % bar_steps - 1))
+    return events, start
 
 
 def squash(melody: Melody, min_note: int = DEFAULT_MIN_NOTE, max_note: int = DEFAULT_MAX_NOTE,
@@ -211,25 +222,36 @@ def squash(melody: Melody, min_note: int = DEFAULT_MIN_NOTE, max_note: int = DEF
 
     Mirrors note_seq ``Melody.squash``/``transpose``; the amount is kept in ``transpose``.
     """
-    midi = [e for e in melody.events if MIN_MIDI_PITCH <= e <= MAX_MIDI_PITCH]
-    if transpose_to_key is None or not midi:
+    ev = np.asarray(melody.events, dtype=np.int64)
+    notes = ev >= MIN_MIDI_PITCH
+    midi = ev[notes & (ev <= MAX_MIDI_PITCH)]
+    if transpose_to_key is None or not len(midi):
         amount = 0
     else:
-        key_diff = transpose_to_key - melody.major_key()
-        center = (min(midi) + max(midi)) / 2
+        key = _major_key(np.bincount(ev[notes] % NOTES_PER_OCTAVE, minlength=NOTES_PER_OCTAVE))
+        key_diff = transpose_to_key - key
+        center = (int(midi.min()) + int(midi.max())) / 2
         target = (min_note + max_note - 1) / 2
         center_diff = target - (center + key_diff)
         amount = key_diff + NOTES_PER_OCTAVE * int(round(center_diff / float(NOTES_PER_OCTAVE)))
-    events = []
-    for e in melody.events:
-        if e >= MIN_MIDI_PITCH:
-            e += amount
-            if e < min_note:
-                e = min_note + (e - min_note) % NOTES_PER_OCTAVE
-            elif e >= max_note:
-                e = max_note - NOTES_PER_OCTAVE + (e - max_note) % NOTES_PER_OCTAVE
-        events.append(e)
-    return replace(melody, events=tuple(events), transpose=melody.transpose + amount)
+    # as note_seq, one event at a time: shift, then fold an octave at a time into range
+    e = ev[notes] + amount
+    e = np.where(e < min_note, min_note + (e - min_note) % NOTES_PER_OCTAVE,
+                 np.where(e >= max_note, max_note - NOTES_PER_OCTAVE + (e - max_note) % NOTES_PER_OCTAVE, e))
+    ev[notes] = e
+    return replace(melody, events=tuple(ev.tolist()), transpose=melody.transpose + amount)
+
+
+# _KEY_OF_PC[pc, key] = 1 when major key ``key`` contains pitch class ``pc`` (NOTE_KEYS)
+_KEY_OF_PC = np.zeros((NOTES_PER_OCTAVE, NOTES_PER_OCTAVE))
+for _pc, _keys in enumerate(NOTE_KEYS):
+    _KEY_OF_PC[_pc, list(_keys)] = 1.0
+
+
+def _major_key(histogram: np.ndarray) -> int:
+    """The major key (0 = C) whose scale holds the most of a pitch-class histogram's onsets;
+    ties go to the lowest key (note_seq ``get_major_key_histogram`` then ``argmax``)."""
+    return int((histogram @ _KEY_OF_PC).argmax())
 
 
 @dataclass

@@ -30,7 +30,15 @@ import symusic
 from tunelab.atomic import atomic_file
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER
 from tunelab.music.midi_scan import ChunkScan, FileScan, NotReproducible, scan_midi
-from tunelab.music.score import Note, Score, TimeSignature, Track, notes_from_columns, valid_note_columns
+from tunelab.music.score import (
+    Note,
+    Score,
+    TimeSignature,
+    Track,
+    notes_from_columns,
+    sorted_track,
+    valid_note_columns,
+)
 from tunelab.music.sustain import SUSTAIN_CONTROL, PedalledPart, apply_sustain
 
 log = logging.getLogger(__name__)
@@ -141,17 +149,18 @@ def _score(instruments: Sequence[Instrument], tempi: Sequence[float],
     tracks = []
     for i, (name, ticks, program, is_drum) in enumerate(instruments):
         a = np.asarray(ticks, dtype=np.int64).reshape(-1, 4)  # start, end, pitch, velocity
-        start = step(a[:, 0])
-        end = np.maximum(step(a[:, 1]), start + 1)  # a note that would vanish keeps one step
+        steps = step(a[:, :2])
+        start = steps[:, 0]
+        end = np.maximum(steps[:, 1], start + 1)  # a note that would vanish keeps one step
         pitch, velocity = a[:, 2], a[:, 3]
         if valid_note_columns(start, end, pitch, velocity):
-            # in the order Track sorts them (so its sort finds them sorted), built unchecked
+            # in the order Track sorts them, built unchecked, and not sorted again
             order = np.lexsort((velocity, pitch, end, start))
-            notes = notes_from_columns(start[order].tolist(), end[order].tolist(),
-                                       pitch[order].tolist(), velocity[order].tolist())
+            notes = notes_from_columns(*np.stack((start, end, pitch, velocity))[:, order].tolist())
+            tracks.append(sorted_track(name or f"track{i}", notes, int(program), bool(is_drum)))
         else:  # Note raises, for the first bad note in pretty_midi's order
             notes = tuple(map(Note, start.tolist(), end.tolist(), pitch.tolist(), velocity.tolist()))
-        tracks.append(Track(name or f"track{i}", notes, int(program), bool(is_drum)))
+            tracks.append(Track(name or f"track{i}", notes, int(program), bool(is_drum)))
     if all(t.is_drum for t in tracks):
         raise CorruptMidiError("drums only: no pitched notes")
     if not any(t.notes for t in tracks):
@@ -313,29 +322,35 @@ def _pretty_midi_key(notes: list[tuple[int, int, int]], ons_before_off: dict[int
     order within a tick (``ons_before_off``: tick -> note-ons there before the last note-off
     there). ``in_order``: notes starting at one tick are in file order (one symusic track).
     """
-    ends_at: dict[int, int] = {}
-    for _, end, _ in notes:
-        ends_at[end] = ends_at.get(end, 0) + 1
+    ends_at = Counter(end for _, end, _ in notes)
     starts_at: dict[int, list[tuple[int, int, int]]] = {}
     for n in notes:
         starts_at.setdefault(n[0], []).append(n)
+    zero_at = {start for start, end, _ in notes if end == start}  # symusic's zero-length notes
     out: list[tuple[int, int, int]] = []
     sounding: list[tuple[int, int]] = []  # pretty_midi's open notes: (start, velocity)
     for tick in sorted(ends_at.keys() | starts_at.keys()):
-        started = starts_at.get(tick, [])
-        if tick in ends_at:
+        started = starts_at.get(tick)
+        ends = ends_at.get(tick)
+        if ends:
             # the first note-off closes the notes from earlier ticks; a note started at this
             # tick survives if no note-off follows it here, or if the only one closed others
-            survive_all = ends_at[tick] == 1 and bool(sounding)
-            out += [(s, tick, v) for s, v in sounding]
-            dropped = 0 if survive_all else ons_before_off.get(tick, 0)
-            if any(e == tick for _, e, _ in started[dropped:]):
-                raise NotReproducible("symusic's pairing disagrees with the scan's order")  # not expected
-            if not in_order and 0 < dropped < len(started) and len({v for _, _, v in started}) > 1:
-                raise NotReproducible("notes of one key at one tick under two programs, in an unknown order")
-            started = started[dropped:]
+            survive_all = ends == 1 and bool(sounding)
+            for s, v in sounding:
+                out.append((s, tick, v))
             sounding = []
-        sounding += [(s, v) for s, _, v in started]
+            if started:
+                dropped = 0 if survive_all else ons_before_off.get(tick, 0)
+                if tick in zero_at and any(e == tick for _, e, _ in started[dropped:]):
+                    raise NotReproducible("symusic's pairing disagrees with the scan's order")  # not expected
+                if not in_order and 0 < dropped < len(started) and len({v for _, _, v in started}) > 1:
+                    raise NotReproducible(
+                        "notes of one key at one tick under two programs, in an unknown order")
+                if dropped:
+                    started = started[dropped:]
+        if started:
+            for s, _, v in started:
+                sounding.append((s, v))
     return out  # notes still open at the end: pretty_midi drops them
 
 
@@ -351,18 +366,21 @@ def _pretty_midi_notes(start: np.ndarray, end: np.ndarray, pitch: np.ndarray, ve
     clash = (p[1:] == p[:-1]) & ((e[:-1] > s[1:]) | ((s[:-1] == e[:-1]) & (e[:-1] == s[1:])))
     keep = end > start
     if not clash.any():
+        if keep.all():
+            return start, end, pitch, velocity
         return start[keep], end[keep], pitch[keep], velocity[keep]
-    redo = np.isin(pitch, np.unique(p[1:][clash]))
-    keep &= ~redo
-    cols = [start[keep].tolist(), end[keep].tolist(), pitch[keep].tolist(), velocity[keep].tolist()]
-    for key in np.unique(pitch[redo]).tolist():
-        at = pitch == key
-        paired = _pretty_midi_key(list(zip(start[at].tolist(), end[at].tolist(), velocity[at].tolist(),
-                                           strict=True)), ons_before_off.get(key, {}), in_order)
-        for s_, e_, v_ in paired:
-            for col, x in zip(cols, (s_, e_, key, v_), strict=True):
-                col.append(x)
-    return tuple(np.asarray(c, dtype=np.int64) for c in cols)
+    keys = sorted(set(p[1:][clash].tolist()))  # the keys to pair note by note
+    at_key = [pitch == key for key in keys]
+    for at in at_key:
+        keep &= ~at
+    paired: list[tuple[int, int, int, int]] = []  # after the kept notes, key by key
+    for key, at in zip(keys, at_key, strict=True):
+        paired += [(s_, e_, key, v_) for s_, e_, v_ in _pretty_midi_key(
+            list(zip(start[at].tolist(), end[at].tolist(), velocity[at].tolist(), strict=True)),
+            ons_before_off.get(key, {}), in_order)]
+    rows = np.asarray(paired, dtype=np.int64).reshape(-1, 4)
+    return tuple(np.concatenate([col[keep], rows[:, k]])
+                 for k, col in enumerate((start, end, pitch, velocity)))
 
 
 def _programs_at_offs(end: np.ndarray, pitch: np.ndarray,
@@ -372,6 +390,8 @@ def _programs_at_offs(end: np.ndarray, pitch: np.ndarray,
     program changes by the pitches each change saw released before it."""
     if not changes:
         return np.zeros_like(end)
+    if changes[-1][0] < end.min(initial=changes[-1][0] + 1):
+        return np.full_like(end, changes[-1][1])  # every note ends after every change
     ticks = np.asarray([t for t, _, _ in changes])
     programs = np.asarray([0, *(q for _, q, _ in changes)])
     program = programs[np.searchsorted(ticks, end, side="left")]  # changes before the end tick
@@ -435,8 +455,9 @@ def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[tu
     first_off = {voice: (i, tick, pitch) for i, (voice, tick, pitch) in enumerate(chunk.first_offs)}
     found = []
     for c, parts in by_channel.items():
-        start, duration, pitch, velocity = (np.concatenate([a[k] for a in parts]).astype(np.int64)
-                                            for k in ("time", "duration", "pitch", "velocity"))
+        start, duration, pitch, velocity = (
+            (np.concatenate([a[k] for a in parts]) if len(parts) > 1 else parts[0][k]).astype(np.int64)
+            for k in ("time", "duration", "pitch", "velocity"))
         if len(parts) > 1:  # back into note-on order, but for ties at one tick
             order = np.argsort(start, kind="stable")
             start, duration, pitch, velocity = start[order], duration[order], pitch[order], velocity[order]
@@ -446,9 +467,14 @@ def _chunk_instruments(data: bytes, scan: FileScan, chunk: ChunkScan) -> list[tu
             closed = end != opened_past_end  # pretty_midi drops notes never closed
             start, end, pitch, velocity = start[closed], end[closed], pitch[closed], velocity[closed]
         program = _programs_at_offs(end, pitch, chunk.program_changes[c])
-        for q in np.unique(program).tolist():
-            mine = program == q
-            s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
+        programs = sorted(set(program.tolist())) if len(program) and program.min() != program.max() \
+            else program[:1].tolist()  # np.unique's, faster for one program
+        for q in programs:
+            if len(programs) > 1:
+                mine = program == q
+                s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
+            else:
+                s, e, p, v = start, end, pitch, velocity
             # the note-off that creates the instrument closes its earliest-ending notes; the
             # scan's first note-off under the voice is it if it ends one of them
             created = int(e.min())

@@ -104,9 +104,12 @@ def _scan_chunk(data: bytes, start: int, end: int, first: bool, tempos: list, si
     chunk = ChunkScan(start, end)
     first_offs, ons_before_off = chunk.first_offs, chunk.ons_before_off
     voices_on, program_changes = chunk.voices_on, chunk.program_changes
-    programs = [0] * 16  # pretty_midi and symusic both start every track at program 0
-    last_on: dict[int, int] = {}  # key -> tick of its latest note-on
-    ons_here: dict[int, int] = {}  # key -> its note-ons at that tick
+    data_len = _DATA_LEN
+    # per channel, its current voice (channel << 7 | program): pretty_midi and symusic both
+    # start every track at program 0
+    voice_of = [c << 7 for c in range(16)]
+    last_on = [-1] * 2048  # key (channel << 7 | pitch) -> tick of its latest note-on
+    ons_here = [0] * 2048  # ... and its note-ons at that tick
     off_tick = [-1] * 16  # channel -> tick of its latest note-off
     off_pitches: list[list[int]] = [[] for _ in range(16)]  # ... and its note-offs' pitches there
     voices_off: set[int] = set()
@@ -114,11 +117,8 @@ def _scan_chunk(data: bytes, start: int, end: int, first: bool, tempos: list, si
     tick = 0
     status = 0  # running status; 0 = none yet, 0xF0 = after a sysex
     pos = start
-    eot_at = None
     while pos < end:
-        if eot_at is not None:
-            raise NotReproducible("events after end_of_track (symusic stops there, mido does not)")
-        event_at, tick_before = pos, tick
+        event_at = pos
         b = data[pos]
         if b < 0x80:  # delta times of one or two bytes inline: most events
             tick += b
@@ -143,8 +143,11 @@ def _scan_chunk(data: bytes, start: int, end: int, first: bool, tempos: list, si
                     raise NotReproducible("file ends inside a meta event")
                 _check_meta(mtype, payload)
                 if mtype == 0x2F:
-                    eot_at = chunk.eot_at = event_at
-                    chunk.tick_before_eot = tick_before
+                    if pos < end:
+                        raise NotReproducible(
+                            "events after end_of_track (symusic stops there, mido does not)")
+                    chunk.eot_at = event_at
+                    chunk.tick_before_eot = tick - _vlq(data, event_at)[0]
                 elif mtype == 0x03:  # pretty_midi names an instrument with the latest one
                     chunk.names.append((tick, len(first_offs), payload.decode("latin1")))
                 elif first and mtype == 0x51:
@@ -169,35 +172,42 @@ def _scan_chunk(data: bytes, start: int, end: int, first: bool, tempos: list, si
             status = b
         elif status == 0 or status == 0xF0:
             raise NotReproducible("running status without a channel status before it")
-        size = _DATA_LEN[status]
-        if (data[pos] | data[pos + size - 1]) & 0x80:
+        size = data_len[status]
+        d1 = data[pos]
+        if (d1 | data[pos + size - 1]) & 0x80:
             raise NotReproducible("data byte over 127 (mido rejects it)")
-        kind, channel = status & 0xF0, status & 0x0F
+        kind = status & 0xF0
         if kind == 0x90 and data[pos + 1]:
+            channel = status & 0x0F
             notes_on += 1
-            voices_on.add(channel << 7 | programs[channel])
-            key = channel << 7 | data[pos]
-            if last_on.get(key) == tick:
+            voices_on.add(voice_of[channel])
+            key = channel << 7 | d1
+            if last_on[key] == tick:
                 ons_here[key] += 1
             else:
-                last_on[key], ons_here[key] = tick, 1
+                last_on[key] = tick
+                ons_here[key] = 1
         elif kind == 0x80 or kind == 0x90:  # note_on velocity 0 is a note-off (mido, pretty_midi)
-            key = channel << 7 | data[pos]
-            if last_on.get(key) == tick:
+            channel = status & 0x0F
+            key = channel << 7 | d1
+            if last_on[key] == tick:
                 ons_before_off[key, tick] = ons_here[key]
             if off_tick[channel] != tick:
-                off_tick[channel], off_pitches[channel] = tick, []
-            off_pitches[channel].append(data[pos])
-            voice = channel << 7 | programs[channel]
+                off_tick[channel] = tick
+                off_pitches[channel] = [d1]
+            else:
+                off_pitches[channel].append(d1)
+            voice = voice_of[channel]
             if voice not in voices_off:
                 voices_off.add(voice)
-                first_offs.append((voice, tick, data[pos]))
+                first_offs.append((voice, tick, d1))
         elif kind == 0xC0:
-            programs[channel] = data[pos]
+            channel = status & 0x0F
+            voice_of[channel] = channel << 7 | d1
             before = frozenset(off_pitches[channel]) if off_tick[channel] == tick else frozenset()
-            program_changes[channel].append((tick, data[pos], before))
-        elif kind == 0xB0 and data[pos] == 64:  # the sustain pedal (tunelab.music.sustain)
-            chunk.pedals.setdefault(channel, []).append((tick, data[pos + 1]))
+            program_changes[channel].append((tick, d1, before))
+        elif kind == 0xB0 and d1 == 64:  # the sustain pedal (tunelab.music.sustain)
+            chunk.pedals.setdefault(status & 0x0F, []).append((tick, data[pos + 1]))
         pos += size
     if pos != end:
         raise NotReproducible("an event runs past the end of its chunk")

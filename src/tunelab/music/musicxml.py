@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER, DEFAULT_VELOCITY
-from tunelab.music.score import Note, Score, TimeSignature, Track, quantize_quarters
+from tunelab.music.score import Note, Score, TimeSignature, Track, notes_from_columns, quantize_quarters
 
 READERS = ("fast", "music21")
 
@@ -382,8 +382,12 @@ class _PartReader:
                 if layout.get("number") is not None:
                     self.staff_keys.add(_number_attr(layout, 0))
         # updateVoiceInformation: voices only where a measure names two or more
-        voice_ids = {v for tag in ("note", "forward") for el in mx.findall(tag)
-                     if (v := _text(el.find("voice")))}
+        voice_ids = set()
+        for tag in ("note", "forward"):
+            for el in mx.findall(tag):
+                mx_voice = el.find("voice")
+                if mx_voice is not None and mx_voice.text is not None and (v := mx_voice.text.strip()):
+                    voice_ids.add(v)
         use_voices = len(voice_ids) > 1
         voices = {v: i for i, v in enumerate(sorted(voice_ids))} if use_voices else {}
         level = len(voices)  # the measure's own elements recurse after its voices
@@ -446,18 +450,23 @@ class _PartReader:
             if qpm != 0:
                 add_tempo(at, None, staff)
 
-        def note_duration(mx_note: ET.Element) -> tuple[Number, tuple[str | None, int, bool]]:
-            """xmlToDuration: the quarter length and the Duration's (type, dots, tuplets)."""
+        def note_quarters(mx_note: ET.Element) -> tuple[Number, str]:
+            """xmlToDuration's quarter length, and the checked duration type ('' if none)."""
             mx_duration = mx_note.find("duration")
             if mx_duration is not None:
                 if mx_duration.text is None:
                     raise MusicXMLError("empty <duration>")
-                ql = self.quarters(mx_duration.text.strip())
+                ql = quarters(mx_duration.text.strip())
             else:
                 ql = 0.0
-            type_text = _text(mx_note.find("type"))
-            if type_text:
-                kind = _duration_type(type_text)
+            mx_type = mx_note.find("type")
+            type_text = "" if mx_type is None or mx_type.text is None else mx_type.text.strip()
+            return ql, _duration_type(type_text) if type_text else ""
+
+        def note_duration(mx_note: ET.Element) -> tuple[Number, tuple[str | None, int, bool]]:
+            """xmlToDuration: the quarter length and the Duration's (type, dots, tuplets)."""
+            ql, kind = note_quarters(mx_note)
+            if kind:
                 return ql, (kind, len(mx_note.findall("dot")), mx_note.find("time-modification") is not None)
             return ql, (None, 0, False)
 
@@ -471,23 +480,30 @@ class _PartReader:
                 return found[0]
             return "continue" if "stop" in found and "start" in found else "start"
 
-        def simple(mx_note: ET.Element) -> tuple[int, tuple[_Pitch, ...], Number, bool, tuple]:
-            """xmlToSimpleNote (or xmlToRest): kind, pitches, quarter length, grace, duration info."""
-            ql, dur = note_duration(mx_note)
+        def simple(mx_note: ET.Element) -> tuple[int, tuple[_Pitch, ...], Number, bool]:
+            """xmlToSimpleNote: kind, pitches, quarter length, grace (a note's Duration
+            type, dots and tuplets make no difference to a Score: only its type is checked)."""
+            ql = note_quarters(mx_note)[0]
             grace = mx_note.find("grace") is not None
             if grace:
                 ql = 0.0  # a GraceDuration
             if mx_note.find("unpitched") is not None:
-                return UNPITCHED, (), ql, grace, dur
-            return NOTE, (_pitch_of(mx_note),), ql, grace, dur
+                return UNPITCHED, (), ql, grace
+            return NOTE, (_pitch_of(mx_note),), ql, grace
 
+        quarters, ql_cache = self.quarters, self._ql_cache
+        count = len(elements)
+        chord_of = -1, False  # (index, whether that element is a <note> with a <chord/>): the
+        # look-ahead of one note tells the next whether it has one
         for i, el in enumerate(elements):
             tag = el.tag
             if tag == "note":
-                nxt = elements[i + 1] if i + 1 < len(elements) else None
+                nxt = elements[i + 1] if i + 1 < count else None
                 next_is_chord = nxt is not None and nxt.tag == "note" and nxt.find("chord") is not None
                 is_rest = el.find("rest") is not None
-                is_chord = el.find("chord") is not None or next_is_chord
+                this_is_chord = chord_of[1] if chord_of[0] == i else el.find("chord") is not None
+                is_chord = this_is_chord or next_is_chord
+                chord_of = i + 1, next_is_chord
                 if next_is_chord:
                     mx_voice = el.find("voice")
                     if mx_voice is not None:
@@ -510,15 +526,39 @@ class _PartReader:
                                 full = full_measure_rest = True
                         event = _Event(offset, ql, REST, (), tie_of(el), grace, _staff_of(el),
                                        self.next_order(index, container(el.find("voice"))), dur, full)
-                    else:
+                    else:  # simple(), tie_of(), _staff_of() and next_order(), inline
                         notes += 1
-                        kind, pitches, ql, grace, dur = simple(el)
-                        event = _Event(offset, ql, kind, pitches, tie_of(el), grace, _staff_of(el),
-                                       self.next_order(index, container(el.find("voice"))))
+                        mx_duration = el.find("duration")  # note_quarters(), inline
+                        if mx_duration is not None:
+                            if mx_duration.text is None:
+                                raise MusicXMLError("empty <duration>")
+                            text = mx_duration.text.strip()
+                            ql = ql_cache.get((text, self.divisions))
+                            if ql is None:
+                                ql = quarters(text)
+                        else:
+                            ql = 0.0
+                        mx_type = el.find("type")
+                        if mx_type is not None and mx_type.text is not None:
+                            type_text = mx_type.text.strip()
+                            if type_text and type_text not in _TYPES:
+                                _duration_type(type_text)  # raises unless a known alias
+                        grace = el.find("grace") is not None
+                        if grace:
+                            ql = 0.0  # a GraceDuration
+                        if el.find("unpitched") is not None:
+                            kind, pitches = UNPITCHED, ()
+                        else:
+                            kind, pitches = NOTE, (_pitch_of(el),)
+                        tie = tie_of(el) if el.find("tie") is not None else None
+                        staff = _staff_of(el) if el.find("staff") is not None else 0
+                        where = container(el.find("voice")) if use_voices else level
+                        self.seq += 1
+                        event = _Event(offset, ql, kind, pitches, tie, grace, staff, (index, where, self.seq))
                     events.append(event)
                     increment = event.ql
                 if chord and not next_is_chord:
-                    members = [simple(mx_note) for mx_note in chord]
+                    members = [simple(mx_note) for mx_note in chord]  # type: ignore[misc]
                     ties = [tie_of(mx_note) for mx_note in chord]
                     kind = PERCUSSION_CHORD if any(m[0] == UNPITCHED for m in members) else CHORD
                     voice_el = next((n.find("voice") for n in chord if n.find("voice") is not None), None)
@@ -530,7 +570,10 @@ class _PartReader:
                     events.append(event)
                     increment = event.ql
                     chord = []
-                offset = _add(offset, increment)
+                if type(offset) is float and type(increment) is float:  # _add, inline
+                    offset = offset + increment
+                else:
+                    offset = _op_frac(offset + increment)
                 finale_rest = None
             elif tag == "backup":
                 text = _text(el.find("duration"))
@@ -604,7 +647,8 @@ class _PartReader:
             elif tag == "harmony":
                 insert_other(_op_frac(offset + direction_offset(el)), _staff_of(el))
 
-        self.max_staves = max(self.max_staves, staves)
+        if staves > self.max_staves:
+            self.max_staves = staves
         for e in events:
             if e.staff:
                 self.staff_keys.add(e.staff)
@@ -612,7 +656,7 @@ class _PartReader:
             full_measure_rest = True
 
         # PartParser.setLastMeasureInfo: the time signature at offset 0 of the measure
-        at_zero = next(((num, den) for at, _, num, den, _ in sigs if at == 0), None)
+        at_zero = next(((num, den) for at, _, num, den, _ in sigs if at == 0), None) if sigs else None
         if at_zero is not None:
             self.last_ts = at_zero
         elif self.last_ts is None:
@@ -630,12 +674,12 @@ class _PartReader:
                 r1.ql = bar
                 r1.full_measure = True
 
-        highest: Number = 0.0  # Measure.highestTime (voices are elements of length highestTime)
-        for e in events:
-            highest = max(highest, e.offset + e.ql)
-        for at in other_offsets:
-            highest = max(highest, at)
-        highest = _op_frac(highest)
+        # Measure.highestTime (voices are elements of length highestTime): a running
+        # max(highest, x) from 0.0, which keeps the first of equal values
+        ends = [e.offset + e.ql for e in events]
+        ends += other_offsets
+        top = max(ends) if ends else 0.0
+        highest: Number = _op_frac(top if top > 0.0 else 0.0)
 
         # PartParser.adjustTimeAttributesFromMeasure
         if highest == bar:
@@ -677,8 +721,13 @@ class _PartReader:
                 events.remove(finale_rest)
 
         measure_offset = _op_frac(self.last_measure_offset)
-        for e in events:
-            e.offset = _add(measure_offset, e.offset)
+        if type(measure_offset) is float:
+            for e in events:  # _add, inline for floats
+                e.offset = measure_offset + e.offset if type(e.offset) is float else _op_frac(
+                    measure_offset + e.offset)
+        else:
+            for e in events:
+                e.offset = _add(measure_offset, e.offset)
         self.events += events
         for at, seq, num, den, staff in sigs:
             self.sigs.append((_op_frac(measure_offset + at), (index, level, seq), num, den, staff))
@@ -859,7 +908,7 @@ def _strip_ties(events: list[_Event]) -> list[_Event]:
     A step-for-step port of music21's loop (``music21/stream/base.py``), over the notes,
     chords and rests of nonzero length in flattened order; ``events`` is not modified.
     """
-    seq = [_copy(e) for e in sorted((e for e in events if e.ql > 0), key=_flat_key)]
+    seq = sorted((e for e in events if e.ql > 0), key=_flat_key)  # a run's first is copied when merged
     connected: list[int] = []
     delete: set[int] = set()
 
@@ -881,6 +930,8 @@ def _strip_ties(events: list[_Event]) -> list[_Event]:
         return False
 
     for i, n in enumerate(seq):
+        if n.tie is None and not connected:
+            continue  # end_match(i) is False: nothing to do
         match: bool | None = None
         if n.tie == "start":
             if i == 0 or (i - 1) not in connected:
@@ -907,24 +958,35 @@ def _strip_ties(events: list[_Event]) -> list[_Event]:
             for q in connected[1:]:
                 dur_sum += seq[q].ql
                 delete.add(q)
-            first = seq[connected[0]]
+            first = seq[connected[0]] = _copy(seq[connected[0]])
             first.ql = _op_frac(first.ql + dur_sum)
             first.tie = None
             connected = []
-    return [e for i, e in enumerate(seq) if i not in delete]
+    return [e for i, e in enumerate(seq) if i not in delete] if delete else seq
 
 
 def track_from_part(part: XmlPart, name: str, steps_per_quarter: int, shift: float = 0.0) -> Track:
     """Notes of one part, as :func:`tunelab.music.music21_io.track_from_part` makes them."""
-    notes = []
+    starts, ends, pitches = [], [], []
+    midi_of: dict[float, int] = {}  # _Pitch.midi depends on ps alone: once per pitch of the part
+    floor = math.floor
     for e in _strip_ties(part.events):
         if e.kind == REST:
             continue
-        start = quantize_quarters(e.offset + shift, steps_per_quarter)
-        end = max(quantize_quarters(e.offset + e.ql + shift, steps_per_quarter), start + 1)
+        # quantize_quarters, inline
+        start = int(floor(float(e.offset + shift) * steps_per_quarter + 0.5))
+        end = max(int(floor(float(e.offset + e.ql + shift) * steps_per_quarter + 0.5)), start + 1)
         for p in e.pitches:
-            notes.append(Note(start, end, p.midi, DEFAULT_VELOCITY))
-    return Track(name, tuple(notes))
+            starts.append(start)
+            ends.append(end)
+            midi = midi_of.get(p.ps)
+            if midi is None:
+                midi = midi_of[p.ps] = p.midi  # raises here for a pitch without one, as before
+            pitches.append(midi)
+    velocities = [DEFAULT_VELOCITY] * len(starts)
+    if starts and min(starts) >= 0:  # pitches are 0..127 (_Pitch.midi), ends after starts
+        return Track(name, notes_from_columns(starts, ends, pitches, velocities))
+    return Track(name, tuple(map(Note, starts, ends, pitches, velocities)))
 
 
 def score_from_parts(parts: Sequence[tuple[XmlPart, str]], piece_id: str, steps_per_quarter: int,

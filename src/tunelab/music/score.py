@@ -11,7 +11,7 @@ import gzip
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from operator import attrgetter
 from pathlib import Path
@@ -50,8 +50,11 @@ class Note:
 
 def valid_note_columns(start, end, pitch, velocity) -> bool:
     """Whether every row of these integer arrays makes a Note (its checks, array-wise)."""
-    return bool(((pitch >= 0) & (pitch <= 127) & (start >= 0) & (end > start)
-                 & (velocity >= 0) & (velocity <= 127)).all())
+    if not len(start):
+        return True
+    # pitch and velocity in 0..127: nothing left after shifting out the low seven bits (a
+    # negative int shifts to -1)
+    return bool(start.min() >= 0 and (end > start).all() and not ((pitch | velocity) >> 7).any())
 
 
 def notes_from_columns(start: Iterable[int], end: Iterable[int], pitch: Iterable[int],
@@ -59,14 +62,44 @@ def notes_from_columns(start: Iterable[int], end: Iterable[int], pitch: Iterable
     """Notes from columns of ints that :func:`valid_note_columns` accepted: the same Notes
     as ``map(Note, ...)`` gives, built without re-running each note's checks (twice as fast)."""
     new, out = object.__new__, []
+    append = out.append
     for s, e, p, v in zip(start, end, pitch, velocity, strict=True):
         n = new(Note)
-        n.__dict__.update(start=s, end=e, pitch=p, velocity=v)
-        out.append(n)
+        d = n.__dict__
+        d["start"] = s
+        d["end"] = e
+        d["pitch"] = p
+        d["velocity"] = v
+        append(n)
     return tuple(out)
 
 
 _NOTE_ORDER = attrgetter("start", "end", "pitch", "velocity")  # Note's fields, in order
+
+
+def _notes_of_rows(rows: Iterable[Sequence]) -> tuple[Note, ...]:
+    """``tuple(Note(*row) for row in rows)``: rows of four that pass Note's checks are built
+    without re-running them (as :func:`notes_from_columns`); any other goes through Note."""
+    new, out = object.__new__, []
+    append = out.append
+    for row in rows:
+        if len(row) == 4:
+            s, e, p, v = row
+            try:
+                valid = 0 <= p <= 127 and 0 <= s < e and 0 <= v <= 127
+            except TypeError:  # not numbers: Note says so
+                valid = False
+            if valid:
+                n = new(Note)
+                d = n.__dict__
+                d["start"] = s
+                d["end"] = e
+                d["pitch"] = p
+                d["velocity"] = v
+                append(n)
+                continue
+        append(Note(*row))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -81,6 +114,14 @@ class Track:
     def __post_init__(self) -> None:
         # the order Note's comparisons give, from keys compared in C (stable, as sorted())
         object.__setattr__(self, "notes", tuple(sorted(self.notes, key=_NOTE_ORDER)))
+
+
+def sorted_track(name: str, notes: tuple[Note, ...], program: int = 0, is_drum: bool = False) -> Track:
+    """``Track(name, notes, program, is_drum)`` for notes already in Track's order (by start,
+    end, pitch, velocity; the caller sorted them), without sorting them again."""
+    track = object.__new__(Track)
+    track.__dict__.update(name=name, notes=notes, program=program, is_drum=is_drum)
+    return track
 
 
 @dataclass(frozen=True)
@@ -137,9 +178,11 @@ class Score:
 
     # -- serialization: compact JSON, one score per line -------------------------------
     def to_dict(self) -> dict:
-        d = asdict(self)
+        # asdict of everything but the notes (asdict would turn every Note into a dict,
+        # twice, only for it to be replaced: most of the time of this method)
+        d = asdict(replace(self, tracks=()))
         d["tracks"] = [
-            {**{k: v for k, v in asdict(t).items() if k != "notes"},
+            {**{k: v for k, v in asdict(replace(t, notes=())).items() if k != "notes"},
              "notes": [[n.start, n.end, n.pitch, n.velocity] for n in t.notes]}
             for t in self.tracks
         ]
@@ -150,7 +193,7 @@ class Score:
         tracks = tuple(
             Track(
                 name=t["name"],
-                notes=tuple(Note(*n) for n in t["notes"]),
+                notes=_notes_of_rows(t["notes"]),
                 program=t.get("program", 0),
                 is_drum=t.get("is_drum", False),
             )
