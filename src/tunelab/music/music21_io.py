@@ -9,7 +9,7 @@ from __future__ import annotations
 from music21 import meter, stream, tempo
 
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_VELOCITY
-from tunelab.music.score import Note, Score, TimeSignature, Track
+from tunelab.music.score import Note, Score, Track, score_from_quarters
 from tunelab.music.score import quantize_quarters as _step
 
 
@@ -49,24 +49,8 @@ def score_from_music21(m21: stream.Score | None, piece_id: str, steps_per_quarte
     shift = pickup_quarters(parts[0][0])
     tracks = tuple(track_from_part(p, name, steps_per_quarter, shift) for p, name in parts)
     first = parts[0][0].flatten()
-    sigs: list[TimeSignature] = []
-    for ts in first.getElementsByClass(meter.TimeSignature):
-        step = 0 if ts.offset == 0 else _step(ts.offset + shift, steps_per_quarter)
-        sig = TimeSignature(step, ts.numerator, ts.denominator)
-        if sigs and sigs[-1].step == step:
-            sigs[-1] = sig
-        elif not sigs or (sigs[-1].numerator, sigs[-1].denominator) != (sig.numerator, sig.denominator):
-            sigs.append(sig)
-    if not sigs or sigs[0].step != 0:
-        sigs.insert(0, TimeSignature(0))
+    meters = ((ts.offset, ts.numerator, ts.denominator)
+              for ts in first.getElementsByClass(meter.TimeSignature))
     marks = list(first.getElementsByClass(tempo.MetronomeMark))
     qpm = float(marks[0].getQuarterBPM()) if marks and marks[0].number else DEFAULT_QPM
-    return Score(
-        id=piece_id,
-        tracks=tracks,
-        steps_per_quarter=steps_per_quarter,
-        qpm=qpm,
-        time_signatures=tuple(sigs),
-        source=source,
-        meta={"pickup_quarters": shift},
-    )
+    return score_from_quarters(piece_id, tracks, steps_per_quarter, shift, meters, qpm, source)

@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_STEPS_PER_QUARTER, DEFAULT_VELOCITY
-from tunelab.music.score import Note, Score, TimeSignature, Track, notes_from_columns, quantize_quarters
+from tunelab.music.score import Note, Score, Track, notes_from_columns, score_from_quarters
 
 READERS = ("fast", "music21")
 
@@ -996,27 +996,11 @@ def score_from_parts(parts: Sequence[tuple[XmlPart, str]], piece_id: str, steps_
     shift = parts[0][0].pickup
     tracks = tuple(track_from_part(p, name, steps_per_quarter, shift) for p, name in parts)
     first = parts[0][0]
-    sigs: list[TimeSignature] = []
-    for offset, _, numerator, denominator, _ in sorted(first.time_signatures, key=lambda s: (s[0], s[1])):
-        step = 0 if offset == 0 else quantize_quarters(offset + shift, steps_per_quarter)
-        sig = TimeSignature(step, numerator, denominator)
-        if sigs and sigs[-1].step == step:
-            sigs[-1] = sig
-        elif not sigs or (sigs[-1].numerator, sigs[-1].denominator) != (sig.numerator, sig.denominator):
-            sigs.append(sig)
-    if not sigs or sigs[0].step != 0:
-        sigs.insert(0, TimeSignature(0))
+    meters = ((offset, num, den) for offset, _, num, den, _ in
+              sorted(first.time_signatures, key=lambda s: (s[0], s[1])))
     marks = sorted(first.tempos, key=lambda t: (t[0], t[1]))
     qpm = marks[0][2] if marks and marks[0][2] is not None else DEFAULT_QPM
-    return Score(
-        id=piece_id,
-        tracks=tracks,
-        steps_per_quarter=steps_per_quarter,
-        qpm=qpm,
-        time_signatures=tuple(sigs),
-        source=source,
-        meta={"pickup_quarters": shift},
-    )
+    return score_from_quarters(piece_id, tracks, steps_per_quarter, shift, meters, qpm, source)
 
 
 # -- either reader ---------------------------------------------------------------------------

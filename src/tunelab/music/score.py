@@ -78,28 +78,18 @@ _NOTE_ORDER = attrgetter("start", "end", "pitch", "velocity")  # Note's fields, 
 
 
 def _notes_of_rows(rows: Iterable[Sequence]) -> tuple[Note, ...]:
-    """``tuple(Note(*row) for row in rows)``: rows of four that pass Note's checks are built
-    without re-running them (as :func:`notes_from_columns`); any other goes through Note."""
-    new, out = object.__new__, []
-    append = out.append
-    for row in rows:
-        if len(row) == 4:
-            s, e, p, v = row
-            try:
-                valid = 0 <= p <= 127 and 0 <= s < e and 0 <= v <= 127
-            except TypeError:  # not numbers: Note says so
-                valid = False
-            if valid:
-                n = new(Note)
-                d = n.__dict__
-                d["start"] = s
-                d["end"] = e
-                d["pitch"] = p
-                d["velocity"] = v
-                append(n)
-                continue
-        append(Note(*row))
-    return tuple(out)
+    """``tuple(Note(*row) for row in rows)``: when every row is four values that pass Note's
+    checks, built without re-running them (:func:`notes_from_columns`); else through Note,
+    which raises the same error as before for the first bad row."""
+    rows = [tuple(r) for r in rows]
+    try:
+        valid = all(len(r) == 4 and 0 <= r[2] <= 127 and 0 <= r[0] < r[1] and 0 <= r[3] <= 127
+                    for r in rows)
+    except TypeError:  # not numbers: Note says so
+        valid = False
+    if valid and rows:
+        return notes_from_columns(*zip(*rows, strict=True))
+    return tuple(Note(*row) for row in rows)
 
 
 @dataclass(frozen=True)
@@ -209,6 +199,27 @@ class Score:
             source=d.get("source", ""),
             meta=d.get("meta", {}),
         )
+
+
+def score_from_quarters(piece_id: str, tracks: tuple[Track, ...], steps_per_quarter: int,
+                        pickup: float, meters: Iterable[tuple[float, int, int]], qpm: float,
+                        source: str = "") -> Score:
+    """The Score of a quarter-note-timed reading (music21's or the fast MusicXML reader's):
+    ``meters`` are (offset in quarters, numerator, denominator) in the reader's order, shifted
+    by the ``pickup`` that pads an incomplete first bar; repeats of a meter are dropped and the
+    last of several at one step wins; 4/4 at step 0 when the first comes later."""
+    sigs: list[TimeSignature] = []
+    for offset, numerator, denominator in meters:
+        step = 0 if offset == 0 else quantize_quarters(offset + pickup, steps_per_quarter)
+        sig = TimeSignature(step, numerator, denominator)
+        if sigs and sigs[-1].step == step:
+            sigs[-1] = sig
+        elif not sigs or (sigs[-1].numerator, sigs[-1].denominator) != (sig.numerator, sig.denominator):
+            sigs.append(sig)
+    if not sigs or sigs[0].step != 0:
+        sigs.insert(0, TimeSignature(0))
+    return Score(id=piece_id, tracks=tracks, steps_per_quarter=steps_per_quarter, qpm=qpm,
+                 time_signatures=tuple(sigs), source=source, meta={"pickup_quarters": pickup})
 
 
 def write_jsonl_gz(path: Path, records: Iterable[dict]) -> None:
