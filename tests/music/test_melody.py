@@ -170,7 +170,7 @@ def _reference_melody(track, bar_steps, search_start_step=0, gap_bars=1.0, ignor
                 raise PolyphonicMelodyError(f"track {track.name!r}: two notes start at step {note.start}")
             if s - last_off >= gap_bars * bar_steps:
                 break
-        mel.add_note(note.pitch, s, e)
+        _add_note(mel, note.pitch, s, e)
         last_on, last_off = s, e
     if mel.events and mel.events[-1] == OFF:
         del mel.events[-1]
@@ -179,6 +179,16 @@ def _reference_melody(track, bar_steps, search_start_step=0, gap_bars=1.0, ignor
         length += -length % bar_steps
     mel.set_length(length)
     return mel.events, start
+
+
+def _add_note(mel, pitch, start, end):
+    """note_seq ``Melody._add_note``: everything from ``start`` on is overwritten (a later
+    note cuts an earlier one)."""
+    mel.set_length(end + 1)
+    mel.events[start] = pitch
+    mel.events[end] = OFF
+    if end > start + 1:
+        mel.events[start + 1:end] = [NO] * (end - start - 1)
 
 
 def _reference_squash(melody, min_note, max_note, transpose_to_key):

@@ -104,7 +104,8 @@ class Melody:
 
 
 class _MelodyBuilder:
-    """Mutable event list with note_seq's ``_add_note`` / ``set_length`` semantics."""
+    """Mutable event list with note_seq's ``set_length`` semantics (``_add_note``'s result
+    is built directly by :func:`melody_from_track`; tests keep the note-by-note reference)."""
 
     def __init__(self) -> None:
         self.events: list[int] = []
@@ -122,15 +123,6 @@ class _MelodyBuilder:
                     break
         else:
             del self.events[steps:]
-
-    def add_note(self, pitch: int, start: int, end: int) -> None:
-        # Everything from `start` on is overwritten: a later note cuts an earlier one
-        # (melody_from_track builds the result of a chain of these directly).
-        self.set_length(end + 1)
-        self.events[start] = pitch
-        self.events[end] = MELODY_NOTE_OFF
-        if end > start + 1:
-            self.events[start + 1:end] = [MELODY_NO_EVENT] * (end - start - 1)
 
 
 def steps_per_bar(score: Score, ts: TimeSignature | None = None) -> int:
