@@ -12,6 +12,7 @@ from tunelab.music.melody import (
     PolyphonicMelodyError,
     extract_melodies,
     melody_from_track,
+    set_length,
     split_on_time_signatures,
     squash,
 )
@@ -92,6 +93,14 @@ def test_min_bars_and_min_pitch_classes():
     assert len(mels) == 1 and len(mels[0]) == 7 * 16  # the final NOTE_OFF is stripped
 
 
+def test_set_length_ends_a_sounding_note_like_note_seq():
+    # note_seq Melody.set_length: the first added step is a NOTE_OFF only if a note still sounds
+    assert set_length([60, NO], 5) == [60, NO, OFF, NO, NO]
+    assert set_length([60, OFF], 4) == [60, OFF, NO, NO]
+    assert set_length([NO, NO], 3) == [NO, NO, NO]
+    assert set_length([60, NO, 62], 2) == [60, NO]
+
+
 def test_long_melody_is_truncated_not_dropped():
     mels, stats = extract_melodies(score_of(scale_bars(40)))
     assert len(mels) == 1 and len(mels[0]) == 512 and stats["melodies_truncated"] == 1
@@ -150,8 +159,6 @@ def _reference_melody(track, bar_steps, search_start_step=0, gap_bars=1.0, ignor
                       pad_end=False):
     """note_seq ``Melody.from_quantized_sequence`` as written there: sort, then ``_add_note``
     after ``_add_note`` (the loop melody_from_track replaced with a direct build)."""
-    from tunelab.music.melody import _MelodyBuilder
-
     if track.is_drum:
         return [], search_start_step
     notes = sorted((n for n in track.notes if n.start >= search_start_step and n.velocity > 0),
@@ -159,7 +166,7 @@ def _reference_melody(track, bar_steps, search_start_step=0, gap_bars=1.0, ignor
     if not notes:
         return [], search_start_step
     start = notes[0].start - (notes[0].start - search_start_step) % bar_steps
-    mel = _MelodyBuilder()
+    mel = _Events()
     last_on = last_off = -1
     for note in notes:
         s, e = note.start - start, note.end - start
@@ -177,14 +184,20 @@ def _reference_melody(track, bar_steps, search_start_step=0, gap_bars=1.0, ignor
     length = len(mel.events)
     if pad_end:
         length += -length % bar_steps
-    mel.set_length(length)
-    return mel.events, start
+    return set_length(mel.events, length), start
+
+
+class _Events:
+    """A mutable event list, as note_seq's Melody holds it."""
+
+    def __init__(self):
+        self.events = []
 
 
 def _add_note(mel, pitch, start, end):
     """note_seq ``Melody._add_note``: everything from ``start`` on is overwritten (a later
     note cuts an earlier one)."""
-    mel.set_length(end + 1)
+    mel.events = set_length(mel.events, end + 1)
     mel.events[start] = pitch
     mel.events[end] = OFF
     if end > start + 1:

@@ -28,7 +28,7 @@ import numpy as np
 from tunelab.encodings.melody_onehot import MelodyOneHotEncoding
 from tunelab.encodings.vocab import Vocab
 from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF, MIN_MIDI_PITCH
-from tunelab.music.melody import Melody, _MelodyBuilder, extract_melodies, melody_from_track
+from tunelab.music.melody import Melody, extract_melodies, melody_from_track, set_length
 from tunelab.music.score import Note, Score, TimeSignature, Track
 
 PIANO_MIN, PIANO_MAX = 21, 108  # Magenta's PIANO_MIN_MIDI_PITCH / PIANO_MAX_MIDI_PITCH
@@ -183,10 +183,8 @@ def melody_windows(score: Score, bars: int, tracks: Sequence[str] | None = None)
 def _padded(events: list[int], length: int | None = None) -> np.ndarray:
     """Events extended with NO_EVENT to ``length`` (default: the next 16-step bar line),
     with a NOTE_OFF where a held note would otherwise run on (note_seq ``set_length``)."""
-    b = _MelodyBuilder()
-    b.events = list(events)
-    b.set_length(length if length is not None else len(events) + (-len(events)) % STEPS_PER_BAR)
-    return np.asarray(b.events, dtype=np.int64)
+    steps = length if length is not None else len(events) + (-len(events)) % STEPS_PER_BAR
+    return np.asarray(set_length(list(events), steps), dtype=np.int64)
 
 
 def _stack(windows: list[np.ndarray], window: int, parts: int) -> np.ndarray:

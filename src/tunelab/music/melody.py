@@ -103,26 +103,20 @@ class Melody:
         )
 
 
-class _MelodyBuilder:
-    """Mutable event list with note_seq's ``set_length`` semantics (``_add_note``'s result
-    is built directly by :func:`melody_from_track`; tests keep the note-by-note reference)."""
-
-    def __init__(self) -> None:
-        self.events: list[int] = []
-
-    def set_length(self, steps: int) -> None:
-        old_len = len(self.events)
-        if steps > old_len:
-            self.events.extend([MELODY_NO_EVENT] * (steps - old_len))
-            # Extending on the right ends a note still sounding at the old end.
-            for i in reversed(range(old_len)):
-                if self.events[i] == MELODY_NOTE_OFF:
-                    break
-                if self.events[i] != MELODY_NO_EVENT:
-                    self.events[old_len] = MELODY_NOTE_OFF
-                    break
-        else:
-            del self.events[steps:]
+def set_length(events: list[int], steps: int) -> list[int]:
+    """``events`` cut or extended with NO_EVENT to ``steps``, as note_seq's ``Melody.set_length``
+    does: extending on the right ends a note still sounding at the old end (a NOTE_OFF there)."""
+    old_len = len(events)
+    if steps <= old_len:
+        return events[:steps]
+    out = events + [MELODY_NO_EVENT] * (steps - old_len)
+    for e in reversed(events):
+        if e == MELODY_NOTE_OFF:
+            break
+        if e != MELODY_NO_EVENT:
+            out[old_len] = MELODY_NOTE_OFF
+            break
+    return out
 
 
 def steps_per_bar(score: Score, ts: TimeSignature | None = None) -> int:
@@ -200,11 +194,8 @@ def melody_from_track(
             events[e - start] = MELODY_NOTE_OFF
         events[s - start] = p
         next_on = s
-    length = len(events)
-    if pad_end and length % bar_steps:
-        # set_length: the extension ends the last note (its NOTE_OFF comes back)
-        events.append(MELODY_NOTE_OFF)
-        events.extend([MELODY_NO_EVENT] * (-length % bar_steps - 1))
+    if pad_end:
+        events = set_length(events, len(events) + -len(events) % bar_steps)
     return events, start
 
 
@@ -331,7 +322,7 @@ def extract_melodies(
                     continue
                 if max_steps_truncate is not None and len(events) > max_steps_truncate:
                     cut = max_steps_truncate - (max_steps_truncate % bar if pad_end else 0)
-                    events = _truncate(events, cut)
+                    events = set_length(events, cut)
                     stats["melodies_truncated"] += 1
                 mel = Melody(tuple(events), bar, segment.steps_per_quarter, start + offset,
                              0, score.id, track.name)
@@ -341,13 +332,6 @@ def extract_melodies(
                 melodies.append(mel)
     stats["melodies_extracted"] += len(melodies)
     return melodies, stats
-
-
-def _truncate(events: list[int], length: int) -> list[int]:
-    builder = _MelodyBuilder()
-    builder.events = list(events)
-    builder.set_length(length)
-    return builder.events
 
 
 def melody_from_record(d: dict) -> tuple[Melody, str]:
