@@ -71,3 +71,25 @@ def test_errors():
         enc.encode(np.array([[60, 128, 60, 60]]))
     with pytest.raises(KeyError):
         score_to_grid(_score(), voices=("S", "A", "T", "X"))
+
+
+def test_augmenter_transposes_every_voice_and_keeps_rests():
+    enc = VoiceGridEncoding()
+    tokens = enc.encode(score_to_grid(_score()))
+    apply = enc.augmenter(transpose=3)
+    rng = np.random.default_rng(0)
+    shifts = set()
+    for _ in range(50):
+        out = apply(tokens, rng)
+        rest = tokens == 128
+        np.testing.assert_array_equal(out[rest], 128)  # silence never moves
+        shift = set((out[~rest] - tokens[~rest]).tolist())
+        assert len(shift) == 1  # one shift for the whole piece, every voice
+        shifts |= shift
+    assert shifts == {-3, -2, -1, 0, 1, 2, 3}
+    # a piece the shift would push past 127 keeps its pitches
+    high = np.array([127, 128, 120, 100])
+    for _ in range(20):
+        out = apply(high, rng)
+        assert out.tolist() == high.tolist() or out[0] < 127
+    assert enc.augmenter(0)(tokens, rng).tolist() == tokens.tolist()
