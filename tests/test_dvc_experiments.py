@@ -25,14 +25,52 @@ TINY = ["corpus=children", "logger=csv", "trainer.max_steps=4", "trainer.val_che
         "sample.num_steps=32", "evaluate.max_reference_pieces=10"]
 
 
+def dvc_env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1", "WANDB_MODE": "offline"}
+
+
 def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "WANDB_MODE": "offline"}
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=dvc_env(), capture_output=True,
                           text=True, timeout=600)
     if check:
         assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return done
+
+
+def start_workers(repo: Path, workers: int) -> None:
+    """`dvc queue start`, not waited on: its workers are forked children that keep any
+    inherited stdout pipe open, so a captured run would block until they all exit."""
+    with open(repo.parent / "queue-start.log", "ab") as log:
+        subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "-j", str(workers)], cwd=repo,
+                       env=dvc_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                       timeout=120)
+
+
+def drain_queue(repo: Path, workers: int, deadline_s: float = 900) -> str:
+    """Start workers and poll `dvc queue status` until nothing is queued or running. A worker
+    can exit with tasks still queued (treeverse/dvc#10562); then start workers again, as
+    DVC's docs advise, at most twice."""
+    start_workers(repo, workers)
+    restarts, deadline = 0, time.time() + deadline_s
+    status = ""
+    while time.time() < deadline:
+        status = dvc(repo, "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        if "Running" not in status and "0 active, 0 idle" in status and restarts < 2:
+            restarts += 1
+            start_workers(repo, workers)
+        time.sleep(3)
+    dvc(repo, "queue", "stop", check=False)
+    return status
+
+
+def queue_logs(repo: Path, status: str) -> str:
+    """Each task's log, for the failure message."""
+    lines = status.splitlines()[1:]
+    tasks = [line.split()[0] for line in lines if line.strip() and not line.startswith("Worker")]
+    return "".join(f"\n--- {t}\n" + dvc(repo, "queue", "logs", t, check=False).stdout[-1500:] for t in tasks)
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +122,8 @@ def test_queued_grid_runs_in_parallel_and_shows(repo):
         "-S", "seed=1", *(x for o in TINY for x in ("-S", o)))
     queued = dvc(repo, "queue", "status").stdout
     assert queued.count("Queued") == 2, queued
-    dvc(repo, "queue", "start", "-j", "2")
-    deadline = time.time() + 900
-    while time.time() < deadline:
-        status = dvc(repo, "queue", "status").stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
-    dvc(repo, "queue", "stop", check=False)
-    assert status.count("Success") == 2, status
+    status = drain_queue(repo, workers=2)
+    assert status.count("Success") == 2, status + queue_logs(repo, status)
     shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
     runs = [e for rev in shown for e in (rev.get("experiments") or []) for e in e["revs"]]
     found = set()
