@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tunelab.encodings.augment import Augmenter, transposer
 from tunelab.encodings.melody_onehot import MelodyOneHotEncoding
 from tunelab.encodings.vocab import Vocab
 from tunelab.music.constants import MELODY_NO_EVENT, MELODY_NOTE_OFF, MIN_MIDI_PITCH
@@ -91,19 +92,12 @@ class MusicVAEEncoding:
         w = self.windows(labels)
         return np.asarray(self.melody.decode(w.reshape(-1)), dtype=np.int64).reshape(w.shape)
 
-    def augmenter(self, transpose: int = 0):
+    def augmenter(self, transpose: int = 0) -> Augmenter:
         """Magenta's ``NoteSequenceAugmenter(transpose_range=(-t, t))`` on one window: a
-        transposition drawn from ``[-t, t]``; a window it would push outside 21..108 stays
-        put (Magenta deletes the notes that leave the range instead)."""
-        def apply(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            shift = int(rng.integers(-transpose, transpose + 1))
-            pitched = labels >= 2  # NO_EVENT and NOTE_OFF do not move
-            moved = labels + shift * pitched
-            if shift == 0 or (moved[pitched] < 2).any() or (moved >= len(self.vocab)).any():
-                return labels
-            return moved
-
-        return apply
+        transposition drawn from ``[-t, t]``; NO_EVENT and NOTE_OFF stay, and a window it
+        would push outside 21..108 stays put (Magenta deletes the notes that leave the range
+        instead)."""
+        return transposer(transpose, (2, len(self.vocab)))
 
     def to_score(self, labels: Sequence[int] | np.ndarray, score_id: str = "decoded",
                  qpm: float = 120.0) -> Score:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tunelab.encodings.augment import Augmenter, transposer
 from tunelab.encodings.vocab import Vocab
 from tunelab.music.constants import DEFAULT_QPM, DEFAULT_VELOCITY, SATB
 from tunelab.music.score import Note, Score, Track
@@ -149,19 +150,11 @@ class VoiceGridEncoding:
             raise ValueError("grid values must be MIDI pitches 0..127 or -1 for silence")
         return np.where(grid == SILENCE, REST, grid).reshape(-1)
 
-    def augmenter(self, transpose: int = 0):
+    def augmenter(self, transpose: int = 0) -> Augmenter:
         """Training augmentation of a whole piece: every voice transposed by one shift drawn
-        from ``[-transpose, transpose]`` (as MuseNet's and Magenta's augmenters draw it);
-        ``REST`` stays, and a piece the shift would push outside 0..127 keeps its pitches."""
-        def apply(tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            shift = int(rng.integers(-transpose, transpose + 1))
-            pitched = tokens < REST
-            moved = tokens + shift * pitched
-            if shift == 0 or (moved[pitched] < 0).any() or (moved[pitched] >= REST).any():
-                return tokens
-            return moved
-
-        return apply
+        from ``[-transpose, transpose]``; ``REST`` stays, and a piece the shift would push
+        outside 0..127 keeps its pitches."""
+        return transposer(transpose, (0, REST))
 
     def decode(self, labels: Sequence[int] | np.ndarray, voices: int | None = None) -> np.ndarray:
         """The grid of a token sequence.
