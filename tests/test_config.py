@@ -19,7 +19,8 @@ def test_params_yaml_matches_conf():
 
 
 @pytest.mark.parametrize("model, steps, every", [
-    ("music_vae_mel_2bar", 4800, 400), ("melody_rnn_basic", 600, 100), ("music_transformer", 600, 100)])
+    ("music_vae_mel_2bar", 4800, 400), ("melody_rnn_basic", 1200, 100), ("melody_rnn_attention", 1200, 100),
+    ("music_transformer", 600, 100)])
 def test_dvc_stage_keeps_each_models_budget(monkeypatch, model, steps, every):
     """Inside a DVC stage params.yaml supplies the trainer section; it used to hold the default
     model's resolved 600/100, so every stage trained 600 steps whatever its model asked for."""
@@ -104,3 +105,29 @@ def test_cfg_prints_composed_config(capsys):
 def test_jukebox_seconds_must_be_positive():
     with pytest.raises(ConfigError, match=r"seconds=-1: must be a positive number of seconds"):
         load_config(["model=jukebox", "seconds=-1"])
+
+
+def _model_parents(name: str) -> set[str]:
+    """conf/model files ``name`` inherits through its Hydra defaults list, transitively."""
+    spec = OmegaConf.load(REPO / "conf" / "model" / f"{name}.yaml")
+    parents = {d for d in spec.get("defaults", []) if isinstance(d, str) and d != "_self_"}
+    return parents.union(*(_model_parents(p) for p in parents)) if parents else set()
+
+
+def test_every_stage_depends_on_the_model_configs_it_inherits():
+    """A stage that trains conf/model/X.yaml must also depend on the files X inherits: editing
+    melody_rnn_basic.yaml (the learning-rate policy of every MelodyRNN variant) once left the
+    mono, lookback and attention cells of `dvc repro` up to date."""
+    from dvc.repo import Repo
+
+    checked = 0
+    with Repo(str(REPO)) as repo:
+        for stage in repo.index.stages:
+            deps = {Path(d.def_path).as_posix() for d in stage.deps}
+            for dep in sorted(d for d in deps if d.startswith("conf/model/")):
+                for parent in _model_parents(Path(dep).stem):
+                    checked += 1
+                    assert f"conf/model/{parent}.yaml" in deps, (
+                        f"dvc.yaml stage {stage.addressing} trains {dep} but does not depend on "
+                        f"conf/model/{parent}.yaml, which it inherits")
+    assert checked >= 5  # mono, lookback, attention x 3 corpora; local, baseline on JSB
