@@ -111,7 +111,7 @@ def _model_parents(name: str) -> set[str]:
     """conf/model files ``name`` inherits through its Hydra defaults list, transitively."""
     spec = OmegaConf.load(REPO / "conf" / "model" / f"{name}.yaml")
     parents = {d for d in spec.get("defaults", []) if isinstance(d, str) and d != "_self_"}
-    return parents.union(*(_model_parents(p) for p in parents)) if parents else set()
+    return parents.union(*(_model_parents(p) for p in parents))
 
 
 def test_every_stage_depends_on_the_model_configs_it_inherits():
