@@ -19,7 +19,7 @@ def test_params_yaml_matches_conf():
 
 
 @pytest.mark.parametrize("model, steps, every", [
-    ("music_vae_mel_2bar", 4800, 400), ("melody_rnn_basic", 1200, 100), ("melody_rnn_attention", 1200, 100),
+    ("music_vae_mel_2bar", 9600, 400), ("melody_rnn_basic", 1200, 100), ("melody_rnn_attention", 1200, 100),
     ("jukebox_vqvae", 1200, 100), ("music_transformer", 600, 100)])
 def test_dvc_stage_keeps_each_models_budget(monkeypatch, model, steps, every):
     """Inside a DVC stage params.yaml supplies the trainer section; it used to hold the default
