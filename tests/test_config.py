@@ -19,7 +19,9 @@ def test_params_yaml_matches_conf():
 
 
 @pytest.mark.parametrize("model, steps, every", [
-    ("music_vae_mel_2bar", 9600, 400), ("melody_rnn_basic", 1200, 100), ("melody_rnn_attention", 1200, 100),
+    ("music_vae_mel_2bar", 9600, 400), ("music_vae_mel_16bar_flat", 3000, 200),
+    ("music_vae_mel_16bar_hier", 3000, 200),
+    ("melody_rnn_basic", 1200, 100), ("melody_rnn_attention", 1200, 100),
     ("jukebox_vqvae", 1200, 100), ("music_transformer", 600, 100)])
 def test_dvc_stage_keeps_each_models_budget(monkeypatch, model, steps, every):
     """Inside a DVC stage params.yaml supplies the trainer section; it used to hold the default
@@ -131,3 +133,15 @@ def test_every_stage_depends_on_the_model_configs_it_inherits():
                         f"dvc.yaml stage {stage.addressing} trains {dep} but does not depend on "
                         f"conf/model/{parent}.yaml, which it inherits")
     assert checked >= 5  # mono, lookback, attention x 3 corpora; local, baseline on JSB
+
+
+@pytest.mark.parametrize("model, batch", [
+    ("music_vae_mel_16bar_flat", 512), ("music_vae_mel_16bar_hier", 512), ("music_vae_trio_16bar", 256)])
+def test_paper_16bar_configs_keep_magentas_settings(model, batch):
+    """The CPU defaults train faster (lr 1e-2, transposed windows); the published configs
+    (Magenta's configs.py flat-/hierdec-mel_16bar, hierdec-trio_16bar) must not inherit that."""
+    cfg = load_config([f"experiment=paper/{model}", "corpus=bach"])
+    m = cfg.model
+    assert (m.optimizer.lr, m.vae.lr_decay, m.vae.min_lr, m.batch_size) == (1e-3, 0.9999, 1e-5, batch)
+    assert (m.vae.free_bits, m.vae.max_beta, m.augment) == (256, 0.2, None)
+    assert (m.net.z_size, m.net.encoder_size, m.net.encoder_layers) == (512, 2048, 2)
