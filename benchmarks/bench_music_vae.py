@@ -6,8 +6,8 @@ and encode + decode round trips per second, measured side by side in one run.
   16-bar windows (``data/processed/<corpus>/mel_16bar``, else random labels). Both models
   have one size (z 128, encoder 256, decoder 2 x 256: the CPU defaults until issue 17,
   twice their width now; the conductor adds one 2 x 256 LSTM to the hierarchical one),
-  built from one seed. Variants alternate, in reverse
-  order every other repeat; median of the repeats.
+  built from one seed. Variants alternate, in reverse order every other repeat; median of
+  the repeats.
 * **round trip**: windows/s of ``encode`` then ``decode`` (sampling, temperature 1) from the
   posterior mean, eval mode, batch ``--batch``: the hierarchical decoder samples bar after
   bar, the flat one step after step, so both take 256 sequential steps.

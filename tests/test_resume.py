@@ -72,8 +72,12 @@ def test_same_seed_same_run_other_seed_differs(corpus, uninterrupted):
     assert other[1]["val/loss"] != uninterrupted[1]["val/loss"]
 
 
+def train_command(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "tunelab.cli", "train", *args]
+
+
 def cli_train(args: list[str]) -> None:
-    proc = subprocess.run([sys.executable, "-m", "tunelab.cli", "train", *args], capture_output=True)
+    proc = subprocess.run(train_command(args), capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
 
 
@@ -86,8 +90,7 @@ def test_sigkill_mid_epoch_then_rerun_resumes_to_the_same_weights(corpus):
     uninterrupted = trained(tmp, "full_cli")
     args = run_args(base, tmp, "killed")
     last = tmp / "killed/ckpt" / RUN / LAST
-    proc = subprocess.Popen([sys.executable, "-m", "tunelab.cli", "train", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(train_command(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     step, deadline = 0, time.time() + 120
     while step < 60 and time.time() < deadline:  # past the first epoch and a validation
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
