@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from tunelab.encodings.augment import Augmenter
 from tunelab.encodings.vocab import Vocab
 from tunelab.music.score import Note, Score, Track
 
@@ -350,7 +351,7 @@ class MuseNetEncoding:
         return table
 
     def augmenter(self, transpose: int = 0, velocity_shift: int = 0,
-                  time_scales: Sequence[float] = (1.0,)):
+                  time_scales: Sequence[float] = (1.0,)) -> Augmenter:
         """MuseNet's training augmentation of a whole piece, drawn afresh per call: a
         transposition in ``[-transpose, transpose]`` and a velocity-bin shift in
         ``[-velocity_shift, velocity_shift]`` mapped id to id through :meth:`shift_table`
