@@ -119,22 +119,28 @@ def _model_parents(name: str) -> set[str]:
     return parents.union(*(_model_parents(p) for p in parents))
 
 
-def test_every_stage_depends_on_the_model_configs_it_inherits():
+@pytest.fixture(scope="module")
+def dvc_stages() -> list[tuple[str, str, set[str]]]:
+    """Each stage of dvc.yaml as (address, cmd, dependency paths); DVC builds its index once."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        return [(s.addressing, s.cmd or "", {Path(d.def_path).as_posix() for d in s.deps})
+                for s in repo.index.stages]
+
+
+def test_every_stage_depends_on_the_model_configs_it_inherits(dvc_stages):
     """A stage that trains conf/model/X.yaml must also depend on the files X inherits: editing
     melody_rnn_basic.yaml (the learning-rate policy of every MelodyRNN variant) once left the
     mono, lookback and attention cells of `dvc repro` up to date."""
-    from dvc.repo import Repo
-
     checked = 0
-    with Repo(str(REPO)) as repo:
-        for stage in repo.index.stages:
-            deps = {Path(d.def_path).as_posix() for d in stage.deps}
-            for dep in sorted(d for d in deps if d.startswith("conf/model/")):
-                for parent in _model_parents(Path(dep).stem):
-                    checked += 1
-                    assert f"conf/model/{parent}.yaml" in deps, (
-                        f"dvc.yaml stage {stage.addressing} trains {dep} but does not depend on "
-                        f"conf/model/{parent}.yaml, which it inherits")
+    for address, _, deps in dvc_stages:
+        for dep in sorted(d for d in deps if d.startswith("conf/model/")):
+            for parent in _model_parents(Path(dep).stem):
+                checked += 1
+                assert f"conf/model/{parent}.yaml" in deps, (
+                    f"dvc.yaml stage {address} trains {dep} but does not depend on "
+                    f"conf/model/{parent}.yaml, which it inherits")
     assert checked >= 5  # mono, lookback, attention x 3 corpora; local, baseline on JSB
 
 
@@ -142,19 +148,15 @@ TRAINING_CODE = ("src/tunelab/pipeline/train.py", "src/tunelab/convergence.py", 
                  "src/tunelab/families/base.py")
 
 
-def test_every_train_stage_depends_on_the_training_loop():
+def test_every_train_stage_depends_on_the_training_loop(dvc_stages):
     """What a train stage writes depends on the loop, early stopping and best-weights keeping
     (convergence.py), and resuming: editing any of them must re-run every model. convergence.py
     was once missing, so a new patience rule left the locked models up to date."""
-    from dvc.repo import Repo
-
-    with Repo(str(REPO)) as repo:
-        stages = [s for s in repo.index.stages if s.cmd and s.cmd.startswith("tunelab train ")]
-        for stage in stages:
-            deps = {Path(d.def_path).as_posix() for d in stage.deps}
-            missing = [f for f in TRAINING_CODE if f not in deps]
-            assert not missing, f"dvc.yaml stage {stage.addressing} does not depend on {missing}"
-    assert len(stages) >= 30
+    trains = [(a, deps) for a, cmd, deps in dvc_stages if cmd.startswith("tunelab train ")]
+    for address, deps in trains:
+        missing = [f for f in TRAINING_CODE if f not in deps]
+        assert not missing, f"dvc.yaml stage {address} does not depend on {missing}"
+    assert len(trains) >= 30
 
 
 @pytest.mark.parametrize("model, batch", [
